@@ -1,0 +1,43 @@
+// The structs behind the opaque handles of usmoe.h.
+#ifndef USMOE_CAPI_HANDLES_H_
+#define USMOE_CAPI_HANDLES_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "src/exec/experts.h"
+#include "src/plan/plan_data.h"
+#include "src/route/route_pipeline.h"
+#include "usmoe/usmoe.h"
+
+// A tag in every handle lets a call reject a pointer that is not a live
+// handle of the right kind (a foreign or already-destroyed one, where the
+// memory has not been reused) instead of reading garbage.
+enum : uint64_t {
+  kPlanMagic = 0x6e616c70656f6d75ull,     // "umoeplan"
+  kRouterMagic = 0x7274756f656f6d75ull,   // "umoeoutr"
+  kExpertsMagic = 0x7078656f656f6d75ull,  // "umoeoexp"
+};
+
+struct usmoe_plan {
+  uint64_t magic = kPlanMagic;
+  usmoe::PlanData current;   // what accessors show
+  usmoe::PlanData spare;     // built into, then swapped: failures leave current intact
+  usmoe::RouteScratch scratch;
+};
+
+struct usmoe_router {
+  uint64_t magic = kRouterMagic;
+  usmoe_router_config config;
+  usmoe::RouterSpec spec;
+  std::vector<float> weight;  // N×d f32 (bf16 widened exactly at create)
+};
+
+struct usmoe_experts {
+  uint64_t magic = kExpertsMagic;
+  usmoe_experts_config config;
+  std::shared_ptr<const usmoe::ExpertsImpl> impl;
+};
+
+#endif  // USMOE_CAPI_HANDLES_H_

@@ -1,0 +1,206 @@
+// Kernel-level entry points: one routing stage per call.
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "capi/args.h"
+#include "capi/error.h"
+#include "src/route/route_pipeline.h"
+#include "src/gate/logits.h"
+#include "src/runtime/threads.h"
+#include "src/scores/scores.h"
+#include "src/select/topc_cols.h"
+#include "src/select/topc_radix.h"
+#include "src/select/topk_rows.h"
+
+namespace usmoe {
+namespace {
+
+usmoe_status CheckNoNaN(const char* fn, const float* v, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  for (int64_t i = 0; i < n; ++i) {
+    if (std::isnan(v[i]))
+      return Fail(USMOE_STATUS_NON_FINITE_INPUT, "%s: scores[%lld][%lld] is NaN", fn,
+                  static_cast<long long>(i / cols), static_cast<long long>(i % cols));
+  }
+  return USMOE_STATUS_SUCCESS;
+}
+
+#define USMOE_REQUIRE(ptr)                                                               \
+  if (!(ptr)) return ::usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: " #ptr " is NULL", fn)
+#define USMOE_CHECK(expr) \
+  if (usmoe_status usmoe_s_ = (expr)) return usmoe_s_
+
+}  // namespace
+}  // namespace usmoe
+
+extern "C" {
+
+USMOE_API usmoe_status usmoe_logits(const void* x, const void* w, usmoe_dtype dtype,
+                                    int64_t num_tokens, int64_t num_experts, int64_t dim,
+                                    float* logits) {
+  static const char* fn = "usmoe_logits";
+  return usmoe::Guarded(fn, [&]() -> usmoe_status {
+    USMOE_REQUIRE(x);
+    USMOE_REQUIRE(w);
+    USMOE_REQUIRE(logits);
+    if (dtype != USMOE_DTYPE_F32 && dtype != USMOE_DTYPE_BF16)
+      return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: dtype = %d is not a usmoe_dtype",
+                         fn, dtype);
+    USMOE_CHECK(usmoe::CheckSize(fn, "num_tokens", num_tokens));
+    USMOE_CHECK(usmoe::CheckSize(fn, "num_experts", num_experts));
+    USMOE_CHECK(usmoe::CheckSize(fn, "dim", dim));
+    int64_t nx, nw, nl;
+    USMOE_CHECK(usmoe::CheckProduct(fn, "x", num_tokens, dim, &nx));
+    USMOE_CHECK(usmoe::CheckProduct(fn, "w", num_experts, dim, &nw));
+    USMOE_CHECK(usmoe::CheckProduct(fn, "logits", num_tokens, num_experts, &nl));
+    std::vector<float> xf, wf;
+    const float* xp = static_cast<const float*>(x);
+    const float* wp = static_cast<const float*>(w);
+    if (dtype == USMOE_DTYPE_BF16) {
+      xf.resize(nx);
+      wf.resize(nw);
+      usmoe::Bf16ToF32(static_cast<const uint16_t*>(x), nx, xf.data());
+      usmoe::Bf16ToF32(static_cast<const uint16_t*>(w), nw, wf.data());
+      xp = xf.data();
+      wp = wf.data();
+    }
+    USMOE_CHECK(usmoe::CheckFinite(fn, "x", xp, num_tokens, dim, "token", "feature"));
+    USMOE_CHECK(usmoe::CheckFinite(fn, "w", wp, num_experts, dim, "expert", "feature"));
+    // Computed aside: an overflow found afterwards must not leave a partial write.
+    std::vector<float> out(nl);
+    usmoe::GateLogitsF32(xp, wp, num_tokens, num_experts, dim, out.data());
+    int64_t r, c;
+    if (usmoe::FindNonFinite(out.data(), num_tokens, num_experts, &r, &c))
+      return usmoe::Fail(USMOE_STATUS_NON_FINITE_INPUT,
+                         "%s: logits[%lld][%lld] = x·w overflows f32 (token %lld, expert %lld)",
+                         fn, static_cast<long long>(r), static_cast<long long>(c),
+                         static_cast<long long>(r), static_cast<long long>(c));
+    std::memcpy(logits, out.data(), sizeof(float) * nl);
+    return usmoe::Succeed();
+  });
+}
+
+USMOE_API usmoe_status usmoe_scores(const float* logits, int64_t num_tokens,
+                                    int64_t num_experts, double alpha,
+                                    usmoe_expert_score expert_score,
+                                    const int64_t* group_sizes, int64_t num_groups,
+                                    const uint8_t* valid_mask, float* scores) {
+  static const char* fn = "usmoe_scores";
+  return usmoe::Guarded(fn, [&]() -> usmoe_status {
+    USMOE_REQUIRE(logits);
+    USMOE_REQUIRE(scores);
+    USMOE_CHECK(usmoe::CheckSize(fn, "num_tokens", num_tokens));
+    USMOE_CHECK(usmoe::CheckSize(fn, "num_experts", num_experts));
+    int64_t n;
+    USMOE_CHECK(usmoe::CheckProduct(fn, "logits", num_tokens, num_experts, &n));
+    if (!(alpha >= 0.0 && alpha <= 1.0))
+      return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: alpha = %g, expected in [0, 1]", fn,
+                         alpha);
+    if (expert_score != USMOE_EXPERT_SCORE_SIGMOID &&
+        expert_score != USMOE_EXPERT_SCORE_SOFTMAX_TOKENS)
+      return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT,
+                         "%s: expert_score = %d is not a usmoe_expert_score", fn, expert_score);
+    std::vector<int64_t> offsets;
+    USMOE_CHECK(usmoe::ParseGroups(fn, group_sizes, num_groups, num_tokens, &offsets));
+    USMOE_CHECK(usmoe::CheckFinite(fn, "logits", logits, num_tokens, num_experts, "token",
+                                   "expert"));
+    if (usmoe::Overlaps(logits, n * 4, scores, n * 4))
+      return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT,
+                         "%s: scores overlaps logits (in-place scoring is not supported)", fn);
+    usmoe::ComputeScores(logits, num_tokens, num_experts, static_cast<float>(alpha),
+                         expert_score == USMOE_EXPERT_SCORE_SOFTMAX_TOKENS, offsets.data(),
+                         static_cast<int64_t>(offsets.size()) - 1, valid_mask, scores);
+    return usmoe::Succeed();
+  });
+}
+
+USMOE_API usmoe_status usmoe_topk_rows(const float* scores, int64_t num_tokens,
+                                       int64_t num_experts, int64_t k, int64_t* expert_ids,
+                                       float* values) {
+  static const char* fn = "usmoe_topk_rows";
+  return usmoe::Guarded(fn, [&]() -> usmoe_status {
+    USMOE_REQUIRE(scores);
+    USMOE_REQUIRE(expert_ids);
+    USMOE_REQUIRE(values);
+    USMOE_CHECK(usmoe::CheckSize(fn, "num_tokens", num_tokens));
+    USMOE_CHECK(usmoe::CheckSize(fn, "num_experts", num_experts));
+    int64_t n;
+    USMOE_CHECK(usmoe::CheckProduct(fn, "scores", num_tokens, num_experts, &n));
+    if (k < 1 || k > num_experts)
+      return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT,
+                         "%s: k = %lld, expected in [1, num_experts = %lld]", fn,
+                         static_cast<long long>(k), static_cast<long long>(num_experts));
+    USMOE_CHECK(usmoe::CheckNoNaN(fn, scores, num_tokens, num_experts));
+    std::vector<uint32_t> keys(static_cast<size_t>(usmoe::NumThreads()) * k);
+    usmoe::TopKRows(scores, num_tokens, num_experts, k, keys.data(), expert_ids, values);
+    return usmoe::Succeed();
+  });
+}
+
+USMOE_API usmoe_status usmoe_topc_cols(const float* scores, int64_t num_tokens,
+                                       int64_t num_experts, int64_t capacity,
+                                       int64_t* token_ids, float* values) {
+  static const char* fn = "usmoe_topc_cols";
+  return usmoe::Guarded(fn, [&]() -> usmoe_status {
+    USMOE_REQUIRE(scores);
+    USMOE_REQUIRE(token_ids);
+    USMOE_REQUIRE(values);
+    USMOE_CHECK(usmoe::CheckSize(fn, "num_tokens", num_tokens));
+    USMOE_CHECK(usmoe::CheckSize(fn, "num_experts", num_experts));
+    int64_t n;
+    USMOE_CHECK(usmoe::CheckProduct(fn, "scores", num_tokens, num_experts, &n));
+    if (capacity < 1 || capacity > num_tokens)
+      return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT,
+                         "%s: capacity = %lld, expected in [1, num_tokens = %lld]", fn,
+                         static_cast<long long>(capacity), static_cast<long long>(num_tokens));
+    USMOE_CHECK(usmoe::CheckNoNaN(fn, scores, num_tokens, num_experts));
+    const int threads = usmoe::NumThreads();
+    std::vector<uint64_t> scratch(static_cast<size_t>(threads) * num_tokens);
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (n > (1 << 15))
+    for (int64_t e = 0; e < num_experts; ++e) {
+      int64_t* ids = token_ids + e * capacity;
+      usmoe::TopCColumn(scores, num_tokens, num_experts, e, nullptr, capacity,
+                        scratch.data() + omp_get_thread_num() * num_tokens, ids);
+      for (int64_t i = 0; i < capacity; ++i)
+        values[e * capacity + i] = scores[ids[i] * num_experts + e];
+    }
+    return usmoe::Succeed();
+  });
+}
+
+USMOE_API usmoe_status usmoe_topc_global(const float* values, int64_t n, int64_t c,
+                                         int64_t* indices, int64_t indices_capacity) {
+  static const char* fn = "usmoe_topc_global";
+  return usmoe::Guarded(fn, [&]() -> usmoe_status {
+    USMOE_REQUIRE(values);
+    if (n < 1)
+      return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: n = %lld, expected >= 1", fn,
+                         static_cast<long long>(n));
+    if (n > INT64_MAX / 8)
+      return usmoe::Fail(USMOE_STATUS_OUT_OF_MEMORY, "%s: n = %lld is too large", fn,
+                         static_cast<long long>(n));
+    if (c < 0 || c > n)
+      return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: c = %lld, expected in [0, n = %lld]",
+                         fn, static_cast<long long>(c), static_cast<long long>(n));
+    if (c > 0) USMOE_REQUIRE(indices);
+    if (indices_capacity < c)
+      return usmoe::Fail(USMOE_STATUS_BUFFER_TOO_SMALL,
+                         "%s: indices_capacity = %lld, the result needs c = %lld", fn,
+                         static_cast<long long>(indices_capacity), static_cast<long long>(c));
+    USMOE_CHECK(usmoe::CheckNoNaN(fn, values, 1, n));
+    if (c == 0) return usmoe::Succeed();
+    if (c == n) {
+      for (int64_t i = 0; i < n; ++i) indices[i] = i;
+      return usmoe::Succeed();
+    }
+    const usmoe::TopCThreshold th = usmoe::FindTopCThreshold(values, 1, n, nullptr, c);
+    int64_t out = 0;
+    usmoe::CompactTopC(values, 1, n, nullptr, th, [&](int64_t i) { indices[out++] = i; });
+    return usmoe::Succeed();
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,173 @@
+#include "src/route/route_pipeline.h"
+
+#include <cmath>
+#include <cstring>
+
+#include <omp.h>
+#include <algorithm>
+
+#include "src/gate/logits.h"
+#include "src/runtime/threads.h"
+#include "src/scores/scores.h"
+#include "src/select/topc_cols.h"
+#include "src/select/topc_radix.h"
+#include "src/select/topk_rows.h"
+
+namespace usmoe {
+
+bool FindNonFinite(const float* m, int64_t rows, int64_t cols, int64_t* row, int64_t* col) {
+  const int64_t n = rows * cols;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, m + i, sizeof(bits));
+    if ((bits & 0x7F800000u) == 0x7F800000u) {  // exponent all ones: Inf or NaN
+      *row = i / cols;
+      *col = i % cols;
+      return true;
+    }
+  }
+  return false;
+}
+
+int64_t ExpertCapacity(double capacity_factor, double k, int64_t valid_tokens,
+                       int64_t num_experts) {
+  const double c = std::ceil(capacity_factor * k * static_cast<double>(valid_tokens) /
+                             static_cast<double>(num_experts));
+  return c >= static_cast<double>(valid_tokens) ? valid_tokens : static_cast<int64_t>(c);
+}
+
+int64_t UnifiedBudget(double k, int64_t valid_tokens, int64_t num_experts) {
+  const double c = std::floor(k * static_cast<double>(valid_tokens) + 0.5);
+  const double cells = static_cast<double>(valid_tokens) * static_cast<double>(num_experts);
+  return c >= cells ? valid_tokens * num_experts : static_cast<int64_t>(c);
+}
+
+namespace {
+
+int64_t CountValid(const uint8_t* valid, int64_t rows) {
+  if (!valid) return rows;
+  int64_t n = 0;
+  for (int64_t r = 0; r < rows; ++r) n += valid[r] != 0;
+  return n;
+}
+
+void SelectTokenChoice(const RouterSpec& spec, const float* U, int64_t T,
+                       const uint8_t* valid, RouteScratch* s) {
+  const int64_t N = spec.num_experts, k = static_cast<int64_t>(spec.k);
+  const int threads = NumThreads();
+  s->ids.resize(T * k);
+  s->values.resize(T * k);
+  s->keys.resize(static_cast<size_t>(threads) * k);
+  uint32_t* keys = s->keys.data();
+  uint8_t* sel = s->selected.data();
+  int64_t* ids = s->ids.data();
+  float* values = s->values.data();
+#pragma omp parallel for schedule(static) num_threads(threads) if (T * N > (1 << 15))
+  for (int64_t t = 0; t < T; ++t) {
+    if (valid && !valid[t]) continue;
+    TopKRow(U + t * N, N, k, keys + omp_get_thread_num() * k, ids + t * k, values + t * k);
+    for (int64_t j = 0; j < k; ++j) sel[t * N + ids[t * k + j]] = 1;
+  }
+}
+
+void SelectExpertChoice(const RouterSpec& spec, const float* U, const int64_t* offsets,
+                        int64_t G, const uint8_t* valid, RouteScratch* s) {
+  const int64_t N = spec.num_experts;
+  int64_t max_rows = 0;
+  for (int64_t g = 0; g < G; ++g) max_rows = std::max(max_rows, offsets[g + 1] - offsets[g]);
+  const int threads = NumThreads();
+  s->column.resize(static_cast<size_t>(threads) * max_rows);
+  s->ids.resize(static_cast<size_t>(threads) * max_rows);
+  uint8_t* sel = s->selected.data();
+  for (int64_t g = 0; g < G; ++g) {
+    const int64_t r0 = offsets[g], rows = offsets[g + 1] - r0;
+    const uint8_t* vg = valid ? valid + r0 : nullptr;
+    const int64_t tv = CountValid(vg, rows);
+    if (tv == 0) continue;
+    const int64_t cap = ExpertCapacity(spec.capacity_factor, spec.k, tv, N);
+    if (cap == 0) continue;
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (rows * N > (1 << 15))
+    for (int64_t e = 0; e < N; ++e) {
+      const int me = omp_get_thread_num();
+      uint64_t* col = s->column.data() + me * max_rows;
+      int64_t* rid = s->ids.data() + me * max_rows;
+      TopCColumn(U + r0 * N, rows, N, e, vg, cap, col, rid);
+      for (int64_t i = 0; i < cap; ++i) sel[(r0 + rid[i]) * N + e] = 1;
+    }
+  }
+}
+
+void SelectUnified(const RouterSpec& spec, const float* U, const int64_t* offsets,
+                   int64_t G, const uint8_t* valid, RouteScratch* s) {
+  const int64_t N = spec.num_experts;
+  uint8_t* sel = s->selected.data();
+#pragma omp parallel for schedule(dynamic) num_threads(NumThreads()) if (offsets[G] * N > (1 << 15) && G > 1)
+  for (int64_t g = 0; g < G; ++g) {
+    const int64_t r0 = offsets[g], rows = offsets[g + 1] - r0;
+    const uint8_t* vg = valid ? valid + r0 : nullptr;
+    const int64_t tv = CountValid(vg, rows);
+    const int64_t c = UnifiedBudget(spec.k, tv, N);
+    if (c == 0) continue;
+    const float* ug = U + r0 * N;
+    uint8_t* sg = sel + r0 * N;
+    if (c == tv * N) {  // the whole budget: every valid cell, no search
+      for (int64_t r = 0; r < rows; ++r)
+        if (!vg || vg[r]) std::memset(sg + r * N, 1, N);
+      continue;
+    }
+    const TopCThreshold th = FindTopCThreshold(ug, rows, N, vg, c);
+    CompactTopC(ug, rows, N, vg, th, [sg](int64_t i) { sg[i] = 1; });
+  }
+}
+
+}  // namespace
+
+NonFiniteAt RoutePipeline(const RouterSpec& spec, const float* w, const void* x,
+                          int64_t T, const int64_t* offsets, int64_t G,
+                          const uint8_t* valid, RouteScratch* s, PlanData* out) {
+  const int64_t N = spec.num_experts, d = spec.dim;
+  NonFiniteAt bad;
+  const float* xf = static_cast<const float*>(x);
+  if (spec.bf16) {
+    s->x_f32.resize(T * d);
+    Bf16ToF32(static_cast<const uint16_t*>(x), T * d, s->x_f32.data());
+    xf = s->x_f32.data();
+  }
+  if (FindNonFinite(xf, T, d, &bad.row, &bad.col)) {
+    bad.kind = 1;
+    return bad;
+  }
+  s->logits.resize(T * N);
+  GateLogitsF32(xf, w, T, N, d, s->logits.data());
+  // Finite X and W can still overflow to ±Inf in the logits.
+  if (FindNonFinite(s->logits.data(), T, N, &bad.row, &bad.col)) {
+    bad.kind = 2;
+    return bad;
+  }
+  s->scores.resize(T * N);
+  ComputeScores(s->logits.data(), T, N, static_cast<float>(spec.alpha), spec.softmax_tokens,
+                offsets, G, valid, s->scores.data());
+
+  s->selected.assign(T * N, 0);
+  switch (spec.policy) {
+    case Policy::kTokenChoice:
+      SelectTokenChoice(spec, s->scores.data(), T, valid, s);
+      break;
+    case Policy::kExpertChoice:
+      SelectExpertChoice(spec, s->scores.data(), offsets, G, valid, s);
+      break;
+    case Policy::kUnified:
+      SelectUnified(spec, s->scores.data(), offsets, G, valid, s);
+      break;
+  }
+  BuildPlan(s->selected.data(), s->scores.data(), T, N, spec.gate_norm, spec.token_view, out);
+  out->has_scores = spec.keep_scores;
+  if (spec.keep_scores) {
+    out->scores.swap(s->scores);
+  } else {
+    out->scores.clear();
+  }
+  return bad;
+}
+
+}  // namespace usmoe

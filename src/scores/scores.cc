@@ -1,0 +1,189 @@
+// Score kernels, written once for every Highway target.
+//
+// Accuracy contract: 1e-6 relative to a double-precision reference on every
+// cell, tiny probabilities included. Two details make that hold in f32:
+//  - x - max is rounded; for x - max ≈ -80 that rounding alone is a 5e-6
+//    relative error after exp. We recover the rounding error r exactly
+//    (TwoSum) and apply exp(s + r) ≈ exp(s)·(1 + r).
+//  - sums of up to T = 32k terms use compensated (Neumaier) accumulation.
+// Tails (N not a multiple of the vector length) reuse the same code through a
+// one-lane tag, so every cell takes the same arithmetic path on every target.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "src/scores/scores.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "hwy/contrib/math/math-inl.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "src/runtime/threads.h"
+#include "src/scores/scores.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace usmoe {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// exp(x - m) with the subtraction's rounding error folded back in.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V ExpDiff(D d, V x, V m) {
+  const V nm = hn::Neg(m);
+  const V s = hn::Add(x, nm);
+  const V xr = hn::Sub(s, nm);
+  const V mr = hn::Sub(s, xr);
+  const V err = hn::Add(hn::Sub(x, xr), hn::Sub(nm, mr));
+  const V p = hn::Exp(d, s);
+  return hn::MulAdd(p, err, p);
+}
+
+// Stable logistic: e = exp(-|x|) never overflows.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V Sigmoid(D d, V x) {
+  const V one = hn::Set(d, 1.0f);
+  const V e = hn::Exp(d, hn::Neg(hn::Abs(x)));
+  const V inv = hn::Div(one, hn::Add(one, e));
+  return hn::IfThenElse(hn::Ge(x, hn::Zero(d)), inv, hn::Mul(e, inv));
+}
+
+// Neumaier step on vectors: (sum, comp) += v.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE void CompensatedAdd(D /*d*/, V v, V& sum, V& comp) {
+  const V t = hn::Add(sum, v);
+  const V big_sum = hn::Add(hn::Sub(sum, t), v);
+  const V big_v = hn::Add(hn::Sub(v, t), sum);
+  comp = hn::Add(comp, hn::IfThenElse(hn::Ge(hn::Abs(sum), hn::Abs(v)), big_sum, big_v));
+  sum = t;
+}
+
+// One row: U = (1-α)·softmax(row) + α·sigmoid(row)·2/N (sigmoid term only if
+// with_sigmoid). The unnormalised exponentials are parked in u between passes.
+void ScoreRow(const float* HWY_RESTRICT x, int64_t n, float alpha, bool with_sigmoid,
+              float* HWY_RESTRICT u) {
+  const hn::ScalableTag<float> d;
+  const hn::CappedTag<float, 1> d1;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t n_main = n - n % lanes;
+
+  float mx = x[0];
+  if (n_main > 0) {
+    auto vmax = hn::LoadU(d, x);
+    for (int64_t i = lanes; i < n_main; i += lanes) vmax = hn::Max(vmax, hn::LoadU(d, x + i));
+    mx = std::max(mx, hn::GetLane(hn::MaxOfLanes(d, vmax)));
+  }
+  for (int64_t i = n_main; i < n; ++i) mx = std::max(mx, x[i]);
+
+  auto sum = hn::Zero(d), comp = hn::Zero(d);
+  const auto vm = hn::Set(d, mx);
+  for (int64_t i = 0; i < n_main; i += lanes) {
+    const auto p = ExpDiff(d, hn::LoadU(d, x + i), vm);
+    hn::StoreU(p, d, u + i);
+    CompensatedAdd(d, p, sum, comp);
+  }
+  double total = static_cast<double>(hn::GetLane(hn::SumOfLanes(d, sum))) +
+                 static_cast<double>(hn::GetLane(hn::SumOfLanes(d, comp)));
+  for (int64_t i = n_main; i < n; ++i) {
+    const auto p = ExpDiff(d1, hn::Set(d1, x[i]), hn::Set(d1, mx));
+    u[i] = hn::GetLane(p);
+    total += u[i];
+  }
+
+  const float ft_scale = static_cast<float>((1.0 - alpha) / total);
+  const float fe_scale = alpha * (2.0f / static_cast<float>(n));
+  const auto vft = hn::Set(d, ft_scale);
+  if (!with_sigmoid || alpha == 0.0f) {
+    for (int64_t i = 0; i < n_main; i += lanes)
+      hn::StoreU(hn::Mul(hn::LoadU(d, u + i), vft), d, u + i);
+    for (int64_t i = n_main; i < n; ++i) u[i] *= ft_scale;
+    return;
+  }
+  const auto vfe = hn::Set(d, fe_scale);
+  for (int64_t i = 0; i < n_main; i += lanes) {
+    const auto s = Sigmoid(d, hn::LoadU(d, x + i));
+    hn::StoreU(hn::MulAdd(hn::LoadU(d, u + i), vft, hn::Mul(s, vfe)), d, u + i);
+  }
+  for (int64_t i = n_main; i < n; ++i) {
+    const float s = hn::GetLane(Sigmoid(d1, hn::Set(d1, x[i])));
+    u[i] = u[i] * ft_scale + s * fe_scale;
+  }
+}
+
+// α·softmax over the valid rows of one group, per column, added to U.
+// Column statistics are kept per expert and updated a row (vector) at a time,
+// so L is read in its natural layout: three streaming passes.
+template <class D>
+void SoftmaxTokensColumns(D d, const float* HWY_RESTRICT L, int64_t rows, int64_t n,
+                          int64_t col0, const uint8_t* valid, float alpha,
+                          float* HWY_RESTRICT U) {
+  using V = hn::Vec<D>;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  V mx = hn::Set(d, -HUGE_VALF);
+  bool any = false;
+  for (int64_t r = 0; r < rows; ++r) {
+    if (valid && !valid[r]) continue;
+    mx = hn::Max(mx, hn::LoadU(d, L + r * n + col0));
+    any = true;
+  }
+  if (!any) return;
+  V sum = hn::Zero(d), comp = hn::Zero(d);
+  for (int64_t r = 0; r < rows; ++r) {
+    if (valid && !valid[r]) continue;
+    CompensatedAdd(d, ExpDiff(d, hn::LoadU(d, L + r * n + col0), mx), sum, comp);
+  }
+  const V scale = hn::Div(hn::Set(d, alpha), hn::Add(sum, comp));
+  for (int64_t r = 0; r < rows; ++r) {
+    if (valid && !valid[r]) continue;
+    const V p = ExpDiff(d, hn::LoadU(d, L + r * n + col0), mx);
+    float* u = U + r * n + col0;
+    hn::StoreU(hn::MulAdd(p, scale, hn::LoadU(d, u)), d, u);
+  }
+  (void)lanes;
+}
+
+void ComputeScores(const float* HWY_RESTRICT L, int64_t T, int64_t N, float alpha,
+                   bool softmax_tokens, const int64_t* group_offsets, int64_t G,
+                   const uint8_t* valid, float* HWY_RESTRICT U) {
+  const bool with_sigmoid = !softmax_tokens;
+#pragma omp parallel for schedule(static) num_threads(NumThreads()) if (T * N > (1 << 15))
+  for (int64_t t = 0; t < T; ++t) ScoreRow(L + t * N, N, alpha, with_sigmoid, U + t * N);
+  if (!softmax_tokens || alpha == 0.0f) return;
+
+  const hn::ScalableTag<float> d;
+  const hn::CappedTag<float, 1> d1;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t n_main = N - N % lanes;
+  const int64_t col_blocks = n_main / lanes + (N - n_main);
+  const int64_t work = G * col_blocks;
+#pragma omp parallel for schedule(dynamic) num_threads(NumThreads()) if (T * N > (1 << 15))
+  for (int64_t w = 0; w < work; ++w) {
+    const int64_t g = w / col_blocks, b = w % col_blocks;
+    const int64_t r0 = group_offsets[g], rows = group_offsets[g + 1] - r0;
+    if (rows == 0) continue;
+    const uint8_t* vg = valid ? valid + r0 : nullptr;
+    if (b < n_main / lanes) {
+      SoftmaxTokensColumns(d, L + r0 * N, rows, N, b * lanes, vg, alpha, U + r0 * N);
+    } else {
+      SoftmaxTokensColumns(d1, L + r0 * N, rows, N, n_main + (b - n_main / lanes), vg, alpha,
+                           U + r0 * N);
+    }
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace usmoe
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace usmoe {
+HWY_EXPORT(ComputeScores);
+
+void ComputeScores(const float* logits, int64_t num_tokens, int64_t num_experts,
+                   float alpha, bool softmax_tokens, const int64_t* group_offsets,
+                   int64_t num_groups, const uint8_t* valid, float* scores) {
+  HWY_DYNAMIC_DISPATCH(ComputeScores)(logits, num_tokens, num_experts, alpha,
+                                      softmax_tokens, group_offsets, num_groups, valid,
+                                      scores);
+}
+}  // namespace usmoe
+#endif  // HWY_ONCE

@@ -1,0 +1,20 @@
+// Row top-k (Token Choice): the k largest cells of each row.
+#ifndef USMOE_SRC_SELECT_TOPK_ROWS_H_
+#define USMOE_SRC_SELECT_TOPK_ROWS_H_
+
+#include <cstdint>
+
+namespace usmoe {
+
+// Top-k of one row of n scores, written in descending order (equal scores:
+// lower index first). 1 <= k <= n. keys: k entries of scratch.
+void TopKRow(const float* row, int64_t n, int64_t k, uint32_t* keys, int64_t* ids,
+             float* values);
+
+// All rows of a T×N matrix; ids/values are T×k. keys: NumThreads()·k scratch.
+void TopKRows(const float* scores, int64_t num_rows, int64_t n, int64_t k, uint32_t* keys,
+              int64_t* ids, float* values);
+
+}  // namespace usmoe
+
+#endif  // USMOE_SRC_SELECT_TOPK_ROWS_H_
