@@ -12,6 +12,7 @@
 #include "src/runtime/threads.h"
 #include "src/scores/scores.h"
 #include "src/select/topc_cols.h"
+#include "src/select/topc_global.h"
 #include "src/select/topc_radix.h"
 #include "src/select/topk_rows.h"
 
@@ -196,9 +197,20 @@ USMOE_API usmoe_status usmoe_topc_global(const float* values, int64_t n, int64_t
       for (int64_t i = 0; i < n; ++i) indices[i] = i;
       return usmoe::Succeed();
     }
-    const usmoe::TopCThreshold th = usmoe::FindTopCThreshold(values, 1, n, nullptr, c);
-    int64_t out = 0;
-    usmoe::CompactTopC(values, 1, n, nullptr, th, [&](int64_t i) { indices[out++] = i; });
+    if (n >= usmoe::kTopCSampledMinCells && n < (int64_t{1} << 32) - 64) {
+      // Kept per thread: fresh multi-megabyte buffers cost more in page
+      // faults than the whole selection.
+      thread_local usmoe::TopCScratch scratch;
+      thread_local std::vector<uint32_t> picked;
+      picked.resize(n + 64);
+      const usmoe::TopCThreshold th = usmoe::FindTopCThresholdSampled(values, n, c, &scratch);
+      const int64_t m = usmoe::CompactTopCIndices(values, n, th, picked.data());
+      for (int64_t i = 0; i < m; ++i) indices[i] = picked[i];
+    } else {
+      const usmoe::TopCThreshold th = usmoe::FindTopCThreshold(values, 1, n, nullptr, c);
+      int64_t out = 0;
+      usmoe::CompactTopC(values, 1, n, nullptr, th, [&](int64_t i) { indices[out++] = i; });
+    }
     return usmoe::Succeed();
   });
 }

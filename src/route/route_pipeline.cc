@@ -10,6 +10,7 @@
 #include "src/runtime/threads.h"
 #include "src/scores/scores.h"
 #include "src/select/topc_cols.h"
+#include "src/select/topc_global.h"
 #include "src/select/topc_radix.h"
 #include "src/select/topk_rows.h"
 
@@ -101,9 +102,14 @@ void SelectUnified(const RouterSpec& spec, const float* U, const int64_t* offset
                    int64_t G, const uint8_t* valid, RouteScratch* s) {
   const int64_t N = spec.num_experts;
   uint8_t* sel = s->selected.data();
-#pragma omp parallel for schedule(dynamic) num_threads(NumThreads()) if (offsets[G] * N > (1 << 15) && G > 1)
+  const int threads = NumThreads();
+  if (static_cast<int64_t>(s->topc.size()) < threads) s->topc.resize(threads);
+  int64_t max_cells = 0;
+  for (int64_t g = 0; g < G; ++g) max_cells = std::max(max_cells, (offsets[g + 1] - offsets[g]) * N);
+  s->picked.resize(static_cast<size_t>(threads) * (max_cells + 64));
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (offsets[G] * N > (1 << 15) && G > 1)
   for (int64_t g = 0; g < G; ++g) {
-    const int64_t r0 = offsets[g], rows = offsets[g + 1] - r0;
+    const int64_t r0 = offsets[g], rows = offsets[g + 1] - r0, cells = rows * N;
     const uint8_t* vg = valid ? valid + r0 : nullptr;
     const int64_t tv = CountValid(vg, rows);
     const int64_t c = UnifiedBudget(spec.k, tv, N);
@@ -113,6 +119,14 @@ void SelectUnified(const RouterSpec& spec, const float* U, const int64_t* offset
     if (c == tv * N) {  // the whole budget: every valid cell, no search
       for (int64_t r = 0; r < rows; ++r)
         if (!vg || vg[r]) std::memset(sg + r * N, 1, N);
+      continue;
+    }
+    if (tv == rows && cells >= kTopCSampledMinCells && cells < (int64_t{1} << 32) - 64) {
+      const int me = omp_get_thread_num();
+      uint32_t* picked = s->picked.data() + me * (max_cells + 64);
+      const TopCThreshold th = FindTopCThresholdSampled(ug, cells, c, &s->topc[me]);
+      const int64_t m = CompactTopCIndices(ug, cells, th, picked);
+      for (int64_t i = 0; i < m; ++i) sg[picked[i]] = 1;
       continue;
     }
     const TopCThreshold th = FindTopCThreshold(ug, rows, N, vg, c);

@@ -8,6 +8,7 @@
 
 #include "src/plan/plan_build.h"
 #include "src/plan/plan_data.h"
+#include "src/select/topc_global.h"
 
 namespace usmoe {
 
@@ -36,6 +37,8 @@ struct RouteScratch {
   std::vector<uint8_t> selected;
   std::vector<uint64_t> column;
   std::vector<uint32_t> keys;
+  std::vector<TopCScratch> topc;   // one per thread
+  std::vector<uint32_t> picked;    // selected indices, one slice per thread
   std::vector<int64_t> ids;
   std::vector<float> values;
 };

@@ -17,6 +17,14 @@ inline uint32_t OrderedKey(float v) {
   return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
 }
 
+// Inverse of OrderedKey (the +0.0 representative for the zero key).
+inline float KeyToFloat(uint32_t key) {
+  const uint32_t bits = (key & 0x80000000u) ? (key & 0x7FFFFFFFu) : ~key;
+  float v;
+  std::memcpy(&v, &bits, sizeof(v));
+  return v;
+}
+
 }  // namespace usmoe
 
 #endif  // USMOE_SRC_SELECT_SELECT_KEYS_H_

@@ -1,0 +1,33 @@
+// Global top-c over a contiguous float array, SIMD fast path.
+#ifndef USMOE_SRC_SELECT_TOPC_GLOBAL_H_
+#define USMOE_SRC_SELECT_TOPC_GLOBAL_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "src/select/topc_radix.h"
+
+namespace usmoe {
+
+struct TopCScratch {
+  std::vector<float> cand_values;  // two ping-pong candidate buffers
+  std::vector<float> sample;
+};
+
+// Below this many cells the radix path is as fast and needs no sample.
+constexpr int64_t kTopCSampledMinCells = 4096;
+
+// The exact threshold of the top-c of values[0..n): rounds of bracketing
+// with a deterministic sample and one counting/compress pass each, then an
+// exact nth_element among the last candidates (also the path taken when a
+// bracket misses, e.g. on adversarial distributions). 1 <= c < n, n < 2^32.
+TopCThreshold FindTopCThresholdSampled(const float* values, int64_t n, int64_t c,
+                                       TopCScratch* scratch);
+
+// Writes the selected flat indices (ascending) for threshold th; returns
+// how many (= c). out needs n + 64 entries of room (vector stores spill).
+int64_t CompactTopCIndices(const float* values, int64_t n, TopCThreshold th, uint32_t* out);
+
+}  // namespace usmoe
+
+#endif  // USMOE_SRC_SELECT_TOPC_GLOBAL_H_
