@@ -6,12 +6,19 @@
 
 namespace usmoe {
 
+// Up to this k the SIMD iterative argmax is used; above, a k-buffer scan.
+constexpr int64_t kTopKVectorMaxK = 16;
+
+// Scratch entries (uint32) one row needs.
+int64_t TopKScratchSize(int64_t n, int64_t k);
+
 // Top-k of one row of n scores, written in descending order (equal scores:
-// lower index first). 1 <= k <= n. keys: k entries of scratch.
+// lower index first). 1 <= k <= n. keys: TopKScratchSize(n, k) entries.
 void TopKRow(const float* row, int64_t n, int64_t k, uint32_t* keys, int64_t* ids,
              float* values);
 
-// All rows of a T×N matrix; ids/values are T×k. keys: NumThreads()·k scratch.
+// All rows of a T×N matrix; ids/values are T×k.
+// keys: NumThreads() · TopKScratchSize(n, k) entries.
 void TopKRows(const float* scores, int64_t num_rows, int64_t n, int64_t k, uint32_t* keys,
               int64_t* ids, float* values);
 
