@@ -31,7 +31,7 @@ struct usmoe_router {
   uint64_t magic = kRouterMagic;
   usmoe_router_config config;
   usmoe::RouterSpec spec;
-  std::vector<float> weight;  // N×d f32 (bf16 widened exactly at create)
+  std::vector<float> weight;  // packed for the gate GEMM (bf16 widened exactly)
 };
 
 struct usmoe_experts {

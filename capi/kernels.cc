@@ -68,17 +68,23 @@ USMOE_API usmoe_status usmoe_logits(const void* x, const void* w, usmoe_dtype dt
       xp = xf.data();
       wp = wf.data();
     }
-    USMOE_CHECK(usmoe::CheckFinite(fn, "x", xp, num_tokens, dim, "token", "feature"));
     USMOE_CHECK(usmoe::CheckFinite(fn, "w", wp, num_experts, dim, "expert", "feature"));
     // Computed aside: an overflow found afterwards must not leave a partial write.
+    std::vector<float> packed(usmoe::PackedGateSize(num_experts, dim));
+    usmoe::PackGateWeight(wp, num_experts, dim, packed.data());
     std::vector<float> out(nl);
-    usmoe::GateLogitsF32(xp, wp, num_tokens, num_experts, dim, out.data());
-    int64_t r, c;
-    if (usmoe::FindNonFinite(out.data(), num_tokens, num_experts, &r, &c))
+    usmoe::GateLogitsF32(xp, packed.data(), num_tokens, num_experts, dim, out.data());
+    const usmoe::NonFiniteAt bad =
+        usmoe::LocateNonFinite(xp, out.data(), num_tokens, num_experts, dim);
+    const long long r = bad.row, c = bad.col;
+    if (bad.kind == 1)
+      return usmoe::Fail(USMOE_STATUS_NON_FINITE_INPUT,
+                         "%s: x[%lld][%lld] is NaN or Inf (token %lld, feature %lld)", fn, r, c, r,
+                         c);
+    if (bad.kind == 2)
       return usmoe::Fail(USMOE_STATUS_NON_FINITE_INPUT,
                          "%s: logits[%lld][%lld] = x·w overflows f32 (token %lld, expert %lld)",
-                         fn, static_cast<long long>(r), static_cast<long long>(c),
-                         static_cast<long long>(r), static_cast<long long>(c));
+                         fn, r, c, r, c);
     std::memcpy(logits, out.data(), sizeof(float) * nl);
     return usmoe::Succeed();
   });

@@ -133,19 +133,22 @@ USMOE_API usmoe_status usmoe_router_create(const usmoe_router_config* config,
     auto r = std::make_unique<usmoe_router>();
     r->config = *config;
     r->spec = usmoe::SpecOf(*config);
-    r->weight.resize(n * d);
+    std::vector<float> widened;
+    const float* wf = static_cast<const float*>(gate_weight);
     if (config->dtype == USMOE_DTYPE_BF16) {
       const auto* w = static_cast<const uint16_t*>(gate_weight);
       if (usmoe_status s =
               usmoe::CheckFiniteBf16(fn, "gate_weight", w, n, d, "expert", "feature"))
         return s;
-      usmoe::Bf16ToF32(w, n * d, r->weight.data());
+      widened.resize(n * d);
+      usmoe::Bf16ToF32(w, n * d, widened.data());
+      wf = widened.data();
     } else {
-      const auto* w = static_cast<const float*>(gate_weight);
-      if (usmoe_status s = usmoe::CheckFinite(fn, "gate_weight", w, n, d, "expert", "feature"))
+      if (usmoe_status s = usmoe::CheckFinite(fn, "gate_weight", wf, n, d, "expert", "feature"))
         return s;
-      std::memcpy(r->weight.data(), w, sizeof(float) * n * d);
     }
+    r->weight.resize(usmoe::PackedGateSize(n, d));
+    usmoe::PackGateWeight(wf, n, d, r->weight.data());
     *router = r.release();
     return usmoe::Succeed();
   });

@@ -6,8 +6,17 @@
 
 namespace usmoe {
 
-// x: T×d, w: N×d, logits: T×N; all f32, row-major. Threads over tokens.
-void GateLogitsF32(const float* x, const float* w, int64_t num_tokens,
+// W is packed once into panels of kGatePanel experts, k-major inside a panel:
+// packed[(p·d + k)·kGatePanel + j] = W[p·kGatePanel + j][k] (0 past N). The
+// layout does not depend on the SIMD target, so a router packed under one
+// target routes under any other.
+constexpr int64_t kGatePanel = 16;
+
+int64_t PackedGateSize(int64_t num_experts, int64_t dim);
+void PackGateWeight(const float* w, int64_t num_experts, int64_t dim, float* packed);
+
+// x: T×d f32 row-major; packed: from PackGateWeight; logits: T×N.
+void GateLogitsF32(const float* x, const float* packed, int64_t num_tokens,
                    int64_t num_experts, int64_t dim, float* logits);
 
 // bf16 bit patterns -> f32 (exact: a bf16 is the upper half of an f32).

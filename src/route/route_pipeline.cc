@@ -17,17 +17,47 @@
 namespace usmoe {
 
 bool FindNonFinite(const float* m, int64_t rows, int64_t cols, int64_t* row, int64_t* col) {
+  // Branch-free OR over chunks vectorises; the exact cell is located only
+  // after a chunk reports a hit. Exponent all ones means Inf or NaN.
   const int64_t n = rows * cols;
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, m + i, sizeof(bits));
-    if ((bits & 0x7F800000u) == 0x7F800000u) {  // exponent all ones: Inf or NaN
-      *row = i / cols;
-      *col = i % cols;
-      return true;
+  constexpr int64_t kChunk = 1024;
+  for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
+    const int64_t c1 = std::min(n, c0 + kChunk);
+    uint32_t any = 0;
+    for (int64_t i = c0; i < c1; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, m + i, sizeof(bits));
+      any |= static_cast<uint32_t>((bits & 0x7F800000u) == 0x7F800000u);
+    }
+    if (!any) continue;
+    for (int64_t i = c0; i < c1; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, m + i, sizeof(bits));
+      if ((bits & 0x7F800000u) == 0x7F800000u) {
+        *row = i / cols;
+        *col = i % cols;
+        return true;
+      }
     }
   }
   return false;
+}
+
+NonFiniteAt LocateNonFinite(const float* x, const float* logits, int64_t T, int64_t N,
+                            int64_t d) {
+  NonFiniteAt at;
+  int64_t t, e;
+  if (!FindNonFinite(logits, T, N, &t, &e)) return at;
+  int64_t r, j;
+  at.row = t;
+  if (FindNonFinite(x + t * d, 1, d, &r, &j)) {
+    at.kind = 1;
+    at.col = j;
+  } else {
+    at.kind = 2;
+    at.col = e;
+  }
+  return at;
 }
 
 int64_t ExpertCapacity(double capacity_factor, double k, int64_t valid_tokens,
@@ -148,17 +178,10 @@ NonFiniteAt RoutePipeline(const RouterSpec& spec, const float* w, const void* x,
     Bf16ToF32(static_cast<const uint16_t*>(x), T * d, s->x_f32.data());
     xf = s->x_f32.data();
   }
-  if (FindNonFinite(xf, T, d, &bad.row, &bad.col)) {
-    bad.kind = 1;
-    return bad;
-  }
   s->logits.resize(T * N);
   GateLogitsF32(xf, w, T, N, d, s->logits.data());
-  // Finite X and W can still overflow to ±Inf in the logits.
-  if (FindNonFinite(s->logits.data(), T, N, &bad.row, &bad.col)) {
-    bad.kind = 2;
-    return bad;
-  }
+  bad = LocateNonFinite(xf, s->logits.data(), T, N, d);
+  if (bad.kind != 0) return bad;
   s->scores.resize(T * N);
   ComputeScores(s->logits.data(), T, N, static_cast<float>(spec.alpha), spec.softmax_tokens,
                 offsets, G, valid, s->scores.data());

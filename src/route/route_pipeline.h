@@ -54,12 +54,19 @@ struct NonFiniteAt {
 // First non-finite value of a rows×cols f32 matrix in row-major order.
 bool FindNonFinite(const float* m, int64_t rows, int64_t cols, int64_t* row, int64_t* col);
 
+// Finds the first token whose logits row is non-finite. A NaN/Inf in x_t
+// always poisons every logit of row t (Inf·w is ±Inf or NaN, NaN spreads),
+// so scanning L detects bad X too, without a second pass over X; x_t alone
+// is then scanned to name the feature. W is finite (checked at create).
+NonFiniteAt LocateNonFinite(const float* x, const float* logits, int64_t num_tokens,
+                            int64_t num_experts, int64_t dim);
+
 // Per-group budgets, exactly as the header documents them.
 int64_t ExpertCapacity(double capacity_factor, double k, int64_t valid_tokens,
                        int64_t num_experts);
 int64_t UnifiedBudget(double k, int64_t valid_tokens, int64_t num_experts);
 
-// w: the packed (f32) router weight, N×d. group_offsets: G+1 entries.
+// w: the router weight packed by PackGateWeight. group_offsets: G+1 entries.
 // On success fills *out (every field) and returns kind 0; on non-finite
 // input returns where, and *out is untouched.
 NonFiniteAt RoutePipeline(const RouterSpec& spec, const float* w, const void* x,
