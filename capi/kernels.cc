@@ -1,7 +1,9 @@
 // Kernel-level entry points: one routing stage per call.
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <cstring>
 #include <vector>
 
@@ -11,7 +13,7 @@
 #include "src/gate/logits.h"
 #include "src/runtime/threads.h"
 #include "src/scores/scores.h"
-#include "src/select/topc_cols.h"
+#include "src/select/select_keys.h"
 #include "src/select/topc_global.h"
 #include "src/select/topc_radix.h"
 #include "src/select/topk_rows.h"
@@ -165,15 +167,31 @@ USMOE_API usmoe_status usmoe_topc_cols(const float* scores, int64_t num_tokens,
                          "%s: capacity = %lld, expected in [1, num_tokens = %lld]", fn,
                          static_cast<long long>(capacity), static_cast<long long>(num_tokens));
     USMOE_CHECK(usmoe::CheckNoNaN(fn, scores, num_tokens, num_experts));
+    // Column select as in routing (threshold + ascending compaction), then
+    // the C winners sorted by (score desc, token asc) for this entry point.
     const int threads = usmoe::NumThreads();
-    std::vector<uint64_t> scratch(static_cast<size_t>(threads) * num_tokens);
+    std::vector<float> cols(n);
+    usmoe::GatherColumns(scores, num_experts, nullptr, num_tokens, cols.data());
+    std::vector<usmoe::TopCScratch> scratch(threads);
+    std::vector<uint32_t> picked(static_cast<size_t>(threads) * (num_tokens + 64));
+    std::vector<uint64_t> words(static_cast<size_t>(threads) * capacity);
 #pragma omp parallel for schedule(dynamic) num_threads(threads) if (n > (1 << 15))
     for (int64_t e = 0; e < num_experts; ++e) {
-      int64_t* ids = token_ids + e * capacity;
-      usmoe::TopCColumn(scores, num_tokens, num_experts, e, nullptr, capacity,
-                        scratch.data() + omp_get_thread_num() * num_tokens, ids);
-      for (int64_t i = 0; i < capacity; ++i)
-        values[e * capacity + i] = scores[ids[i] * num_experts + e];
+      const int me = omp_get_thread_num();
+      const float* col = cols.data() + e * num_tokens;
+      uint32_t* pk = picked.data() + me * (num_tokens + 64);
+      uint64_t* wd = words.data() + me * capacity;
+      const usmoe::TopCThreshold th =
+          usmoe::FindTopCThresholdSampled(col, num_tokens, capacity, &scratch[me]);
+      const int64_t m = usmoe::CompactTopCIndices(col, num_tokens, th, pk);
+      for (int64_t i = 0; i < m; ++i)
+        wd[i] = (static_cast<uint64_t>(usmoe::OrderedKey(col[pk[i]])) << 32) | (0xFFFFFFFFu - pk[i]);
+      std::sort(wd, wd + m, std::greater<uint64_t>());
+      for (int64_t i = 0; i < m; ++i) {
+        const int64_t t = 0xFFFFFFFFu - static_cast<uint32_t>(wd[i]);
+        token_ids[e * capacity + i] = t;
+        values[e * capacity + i] = col[t];
+      }
     }
     return usmoe::Succeed();
   });
@@ -204,7 +222,7 @@ USMOE_API usmoe_status usmoe_topc_global(const float* values, int64_t n, int64_t
       for (int64_t i = 0; i < n; ++i) indices[i] = i;
       return usmoe::Succeed();
     }
-    if (n >= usmoe::kTopCSampledMinCells && n < (int64_t{1} << 32) - 64) {
+    if (n < (int64_t{1} << 32) - 64) {
       // Kept per thread: fresh multi-megabyte buffers cost more in page
       // faults than the whole selection.
       thread_local usmoe::TopCScratch scratch;

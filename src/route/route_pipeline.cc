@@ -9,7 +9,6 @@
 #include "src/gate/logits.h"
 #include "src/runtime/threads.h"
 #include "src/scores/scores.h"
-#include "src/select/topc_cols.h"
 #include "src/select/topc_global.h"
 #include "src/select/topc_radix.h"
 #include "src/select/topk_rows.h"
@@ -102,14 +101,14 @@ void SelectTokenChoice(const RouterSpec& spec, const float* U, int64_t T,
   }
 }
 
+// Each expert's column of valid rows is copied out (a transpose of the
+// group), then selected exactly like the global top-c: threshold, then an
+// ascending compaction, which yields tokens already in plan order.
 void SelectExpertChoice(const RouterSpec& spec, const float* U, const int64_t* offsets,
                         int64_t G, const uint8_t* valid, RouteScratch* s) {
   const int64_t N = spec.num_experts;
-  int64_t max_rows = 0;
-  for (int64_t g = 0; g < G; ++g) max_rows = std::max(max_rows, offsets[g + 1] - offsets[g]);
   const int threads = NumThreads();
-  s->column.resize(static_cast<size_t>(threads) * max_rows);
-  s->ids.resize(static_cast<size_t>(threads) * max_rows);
+  if (static_cast<int64_t>(s->topc.size()) < threads) s->topc.resize(threads);
   uint8_t* sel = s->selected.data();
   for (int64_t g = 0; g < G; ++g) {
     const int64_t r0 = offsets[g], rows = offsets[g + 1] - r0;
@@ -118,13 +117,25 @@ void SelectExpertChoice(const RouterSpec& spec, const float* U, const int64_t* o
     if (tv == 0) continue;
     const int64_t cap = ExpertCapacity(spec.capacity_factor, spec.k, tv, N);
     if (cap == 0) continue;
+    s->row_of.resize(tv);
+    for (int64_t r = 0, i = 0; r < rows; ++r)
+      if (!vg || vg[r]) s->row_of[i++] = r0 + r;
+    s->columns.resize(N * tv);
+    float* cols = s->columns.data();
+    GatherColumns(U, N, s->row_of.data(), tv, cols);
+    s->picked.resize(static_cast<size_t>(threads) * (tv + 64));
 #pragma omp parallel for schedule(dynamic) num_threads(threads) if (rows * N > (1 << 15))
     for (int64_t e = 0; e < N; ++e) {
       const int me = omp_get_thread_num();
-      uint64_t* col = s->column.data() + me * max_rows;
-      int64_t* rid = s->ids.data() + me * max_rows;
-      TopCColumn(U + r0 * N, rows, N, e, vg, cap, col, rid);
-      for (int64_t i = 0; i < cap; ++i) sel[(r0 + rid[i]) * N + e] = 1;
+      if (cap == tv) {
+        for (int64_t i = 0; i < tv; ++i) sel[s->row_of[i] * N + e] = 1;
+        continue;
+      }
+      uint32_t* picked = s->picked.data() + me * (tv + 64);
+      const float* col = cols + e * tv;
+      const TopCThreshold th = FindTopCThresholdSampled(col, tv, cap, &s->topc[me]);
+      const int64_t m = CompactTopCIndices(col, tv, th, picked);
+      for (int64_t i = 0; i < m; ++i) sel[s->row_of[picked[i]] * N + e] = 1;
     }
   }
 }
@@ -152,7 +163,7 @@ void SelectUnified(const RouterSpec& spec, const float* U, const int64_t* offset
         if (!vg || vg[r]) std::memset(sg + r * N, 1, N);
       continue;
     }
-    if (tv == rows && cells >= kTopCSampledMinCells && cells < (int64_t{1} << 32) - 64) {
+    if (tv == rows && cells < (int64_t{1} << 32) - 64) {
       const int me = omp_get_thread_num();
       uint32_t* picked = s->picked.data() + me * (max_cells + 64);
       const TopCThreshold th = FindTopCThresholdSampled(ug, cells, c, &s->topc[me]);

@@ -35,7 +35,8 @@ struct RouteScratch {
   std::vector<float> logits;
   std::vector<float> scores;
   std::vector<uint8_t> selected;
-  std::vector<uint64_t> column;
+  std::vector<float> columns;       // EC: the group transposed, valid rows only
+  std::vector<int64_t> row_of;      // EC: valid index -> token row
   std::vector<uint32_t> keys;
   std::vector<TopCScratch> topc;   // one per thread
   std::vector<uint32_t> picked;    // selected indices, one slice per thread

@@ -95,6 +95,8 @@ HWY_EXPORT(CompactIndices);
 
 namespace {
 constexpr int64_t kSample = 2048;
+// Below this many candidates a plain nth_element is cheaper than a round.
+constexpr int64_t kTopCFinishCells = 1024;
 constexpr int64_t kSlack = 64;  // room for full-vector compress stores
 }  // namespace
 
@@ -106,7 +108,7 @@ namespace {
 // costs only a slower exact select, never correctness.
 void Bracket(const float* v, int64_t n, int64_t need, std::vector<float>* sample, float* lo,
              float* hi) {
-  const int64_t S = std::min(kSample, n);
+  const int64_t S = std::min(kSample, n / 16);
   sample->resize(S);
   for (int64_t j = 0; j < S; ++j) (*sample)[j] = v[(j * n) / S];
   const double q = static_cast<double>(need) / static_cast<double>(n);
@@ -136,7 +138,7 @@ TopCThreshold FindTopCThresholdSampled(const float* v, int64_t n, int64_t c, Top
   int64_t cur_n = n, need = c;
   s->cand_values.resize(2 * (n + kSlack));
   float* bufs[2] = {s->cand_values.data(), s->cand_values.data() + n + kSlack};
-  for (int round = 0; cur_n > kTopCSampledMinCells; ++round) {
+  for (int round = 0; cur_n > kTopCFinishCells; ++round) {
     float lo, hi;
     Bracket(cur, cur_n, need, &s->sample, &lo, &hi);
     float* next = bufs[round & 1];
@@ -158,6 +160,17 @@ TopCThreshold FindTopCThresholdSampled(const float* v, int64_t n, int64_t c, Top
   th.key = OrderedKey(kf);
   th.ties = need - greater;
   return th;
+}
+
+void GatherColumns(const float* src, int64_t n, const int64_t* rows, int64_t m, float* cols) {
+  constexpr int64_t kBlock = 16;
+  for (int64_t i0 = 0; i0 < m; i0 += kBlock) {
+    const int64_t i1 = std::min(m, i0 + kBlock);
+    for (int64_t e = 0; e < n; ++e) {
+      float* dst = cols + e * m;
+      for (int64_t i = i0; i < i1; ++i) dst[i] = src[(rows ? rows[i] : i) * n + e];
+    }
+  }
 }
 
 int64_t CompactTopCIndices(const float* v, int64_t n, TopCThreshold th, uint32_t* out) {

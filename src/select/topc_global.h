@@ -14,19 +14,22 @@ struct TopCScratch {
   std::vector<float> sample;
 };
 
-// Below this many cells the radix path is as fast and needs no sample.
-constexpr int64_t kTopCSampledMinCells = 4096;
-
 // The exact threshold of the top-c of values[0..n): rounds of bracketing
 // with a deterministic sample and one counting/compress pass each, then an
 // exact nth_element among the last candidates (also the path taken when a
-// bracket misses, e.g. on adversarial distributions). 1 <= c < n, n < 2^32.
+// bracket misses, e.g. on adversarial distributions). 1 <= c <= n, n < 2^32.
 TopCThreshold FindTopCThresholdSampled(const float* values, int64_t n, int64_t c,
                                        TopCScratch* scratch);
 
 // Writes the selected flat indices (ascending) for threshold th; returns
 // how many (= c). out needs n + 64 entries of room (vector stores spill).
 int64_t CompactTopCIndices(const float* values, int64_t n, TopCThreshold th, uint32_t* out);
+
+// cols[e·m + i] = src[row(i)·n + e] for i < m, where row(i) = rows[i], or i
+// when rows is null: the columns of the selected rows, one after another.
+// Blocked by 16 rows so each column's writes are contiguous runs (a naive
+// column-at-a-time copy touches a new page per element).
+void GatherColumns(const float* src, int64_t n, const int64_t* rows, int64_t m, float* cols);
 
 }  // namespace usmoe
 
