@@ -40,10 +40,20 @@ USMOE_API usmoe_status usmoe_get_num_threads(int32_t* num_threads) {
   return usmoe::Succeed();
 }
 
+namespace {
+// What usmoe_simd_set_targets last forced (0: nothing). Highway's
+// SupportedTargets() reports only the forced target while one is forced, so
+// the real set is read with the override lifted.
+int64_t g_forced_targets = 0;
+
 // Targets compiled into this build (HWY_TARGETS) that the CPU supports.
-static int64_t CompiledSupportedTargets() {
-  return static_cast<int64_t>(hwy::SupportedTargets()) & static_cast<int64_t>(HWY_TARGETS);
+int64_t CompiledSupportedTargets() {
+  if (g_forced_targets != 0) hwy::SetSupportedTargetsForTest(0);
+  const int64_t real = static_cast<int64_t>(hwy::SupportedTargets()) & static_cast<int64_t>(HWY_TARGETS);
+  if (g_forced_targets != 0) hwy::SetSupportedTargetsForTest(g_forced_targets);
+  return real;
 }
+}  // namespace
 
 USMOE_API usmoe_status usmoe_simd_supported_targets(int64_t* targets) {
   if (!targets)
@@ -54,13 +64,15 @@ USMOE_API usmoe_status usmoe_simd_supported_targets(int64_t* targets) {
 }
 
 USMOE_API usmoe_status usmoe_simd_set_targets(int64_t mask) {
-  if (mask != 0 && (mask & CompiledSupportedTargets()) == 0)
+  const int64_t supported = CompiledSupportedTargets();
+  if (mask != 0 && (mask & supported) == 0)
     return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT,
                        "usmoe_simd_set_targets: mask 0x%llx has no target this build "
                        "and CPU support (supported: 0x%llx)",
                        static_cast<unsigned long long>(mask),
-                       static_cast<unsigned long long>(CompiledSupportedTargets()));
-  hwy::SetSupportedTargetsForTest(mask & CompiledSupportedTargets());
+                       static_cast<unsigned long long>(supported));
+  g_forced_targets = mask & supported;
+  hwy::SetSupportedTargetsForTest(g_forced_targets);
   return usmoe::Succeed();
 }
 

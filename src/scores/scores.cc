@@ -5,7 +5,9 @@
 //  - x - max is rounded; for x - max ≈ -80 that rounding alone is a 5e-6
 //    relative error after exp. We recover the rounding error r exactly
 //    (TwoSum) and apply exp(s + r) ≈ exp(s)·(1 + r).
-//  - sums of up to T = 32k terms use compensated (Neumaier) accumulation.
+//  - row sums use double partials in an order that does not depend on the
+//    vector width (see FixedOrderSum); column sums (over up to 32k tokens)
+//    use compensated (Neumaier) f32 accumulation, one chain per column.
 // Tails (N not a multiple of the vector length) reuse the same code through a
 // one-lane tag, so every cell takes the same arithmetic path on every target.
 #undef HWY_TARGET_INCLUDE
@@ -57,6 +59,24 @@ HWY_INLINE void CompensatedAdd(D /*d*/, V v, V& sum, V& comp) {
   sum = t;
 }
 
+// Σ v[i] in an order fixed by i alone: 16 partial sums (i mod 16), folded
+// in a fixed order. Plain C++ on purpose: each partial is one
+// sequential chain, so the bits are the same whatever vector width the
+// compiler or the dispatched target uses, and the softmax denominator (hence
+// U, hence near-tie selections) does not depend on the SIMD target.
+HWY_INLINE double FixedOrderSum(const float* HWY_RESTRICT v, int64_t n) {
+  // Double partials: exact enough for any row length, and a plain
+  // elementwise loop the compiler vectorises.
+  double sum[16] = {0};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) sum[j] += static_cast<double>(v[i + j]);
+  for (int j = 0; i < n; ++i, ++j) sum[j] += static_cast<double>(v[i]);
+  double total = 0.0;
+  for (int j = 0; j < 16; ++j) total += sum[j];
+  return total;
+}
+
 // One row: U = (1-α)·softmax(row) + α·sigmoid(row)·2/N (sigmoid term only if
 // with_sigmoid). The unnormalised exponentials are parked in u between passes.
 void ScoreRow(const float* HWY_RESTRICT x, int64_t n, float alpha, bool with_sigmoid,
@@ -74,20 +94,12 @@ void ScoreRow(const float* HWY_RESTRICT x, int64_t n, float alpha, bool with_sig
   }
   for (int64_t i = n_main; i < n; ++i) mx = std::max(mx, x[i]);
 
-  auto sum = hn::Zero(d), comp = hn::Zero(d);
   const auto vm = hn::Set(d, mx);
-  for (int64_t i = 0; i < n_main; i += lanes) {
-    const auto p = ExpDiff(d, hn::LoadU(d, x + i), vm);
-    hn::StoreU(p, d, u + i);
-    CompensatedAdd(d, p, sum, comp);
-  }
-  double total = static_cast<double>(hn::GetLane(hn::SumOfLanes(d, sum))) +
-                 static_cast<double>(hn::GetLane(hn::SumOfLanes(d, comp)));
-  for (int64_t i = n_main; i < n; ++i) {
-    const auto p = ExpDiff(d1, hn::Set(d1, x[i]), hn::Set(d1, mx));
-    u[i] = hn::GetLane(p);
-    total += u[i];
-  }
+  for (int64_t i = 0; i < n_main; i += lanes)
+    hn::StoreU(ExpDiff(d, hn::LoadU(d, x + i), vm), d, u + i);
+  for (int64_t i = n_main; i < n; ++i)
+    u[i] = hn::GetLane(ExpDiff(d1, hn::Set(d1, x[i]), hn::Set(d1, mx)));
+  const double total = FixedOrderSum(u, n);
 
   const float ft_scale = static_cast<float>((1.0 - alpha) / total);
   const float fe_scale = alpha * (2.0f / static_cast<float>(n));
