@@ -145,7 +145,7 @@ USMOE_API usmoe_status usmoe_topk_rows(const float* scores, int64_t num_tokens,
     USMOE_CHECK(usmoe::CheckNoNaN(fn, scores, num_tokens, num_experts));
     std::vector<uint32_t> keys(static_cast<size_t>(usmoe::NumThreads()) *
                                usmoe::TopKScratchSize(num_experts, k));
-    usmoe::TopKRows(scores, num_tokens, num_experts, k, keys.data(), expert_ids, values);
+    usmoe::TopKRows(scores, num_tokens, num_experts, k, nullptr, keys.data(), expert_ids, values);
     return usmoe::Succeed();
   });
 }

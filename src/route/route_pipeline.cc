@@ -89,15 +89,11 @@ void SelectTokenChoice(const RouterSpec& spec, const float* U, int64_t T,
   s->values.resize(T * k);
   const int64_t per = TopKScratchSize(N, k);
   s->keys.resize(static_cast<size_t>(threads) * per);
-  uint32_t* keys = s->keys.data();
+  TopKRows(U, T, N, k, valid, s->keys.data(), s->ids.data(), s->values.data());
   uint8_t* sel = s->selected.data();
-  int64_t* ids = s->ids.data();
-  float* values = s->values.data();
-#pragma omp parallel for schedule(static) num_threads(threads) if (T * N > (1 << 15))
   for (int64_t t = 0; t < T; ++t) {
     if (valid && !valid[t]) continue;
-    TopKRow(U + t * N, N, k, keys + omp_get_thread_num() * per, ids + t * k, values + t * k);
-    for (int64_t j = 0; j < k; ++j) sel[t * N + ids[t * k + j]] = 1;
+    for (int64_t j = 0; j < k; ++j) sel[t * N + s->ids[t * k + j]] = 1;
   }
 }
 

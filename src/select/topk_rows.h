@@ -12,15 +12,12 @@ constexpr int64_t kTopKVectorMaxK = 16;
 // Scratch entries (uint32) one row needs.
 int64_t TopKScratchSize(int64_t n, int64_t k);
 
-// Top-k of one row of n scores, written in descending order (equal scores:
-// lower index first). 1 <= k <= n. keys: TopKScratchSize(n, k) entries.
-void TopKRow(const float* row, int64_t n, int64_t k, uint32_t* keys, int64_t* ids,
-             float* values);
-
-// All rows of a T×N matrix; ids/values are T×k.
-// keys: NumThreads() · TopKScratchSize(n, k) entries.
-void TopKRows(const float* scores, int64_t num_rows, int64_t n, int64_t k, uint32_t* keys,
-              int64_t* ids, float* values);
+// For each row t with valid[t] != 0 (valid may be null), the k largest of
+// its n scores in descending order (equal scores: lower index first), into
+// ids/values rows t·k .. t·k+k-1 (rows skipped are not written).
+// 1 <= k <= n. keys: NumThreads() · TopKScratchSize(n, k) entries.
+void TopKRows(const float* scores, int64_t num_rows, int64_t n, int64_t k, const uint8_t* valid,
+              uint32_t* keys, int64_t* ids, float* values);
 
 }  // namespace usmoe
 
