@@ -24,7 +24,10 @@
  * Thread safety: a router or an experts object may be used by several
  * threads at once (it is read-only after creation), provided each thread
  * routes into its own plan. A plan may not be written by two calls at once.
- * Results never depend on the thread count or the SIMD target.
+ * Results never depend on the thread count. They are bit-identical across the
+ * SIMD targets with fused multiply-add (AVX-512, AVX2, NEON, SVE); targets
+ * without it (SSE4, SSSE3, scalar) may round a score differently in its last
+ * bit, and their selection is exact for the scores they computed.
  *
  * Routing semantics (scores, policies, ties, groups, masks) are those of
  * "Unified Sparse Mixture of Experts" (Do, Le, Tran; arXiv 2503.22996) as
