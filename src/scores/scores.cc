@@ -37,7 +37,9 @@ HWY_INLINE V ExpDiff(D d, V x, V m) {
   const V mr = hn::Sub(s, xr);
   const V err = hn::Add(hn::Sub(x, xr), hn::Sub(nm, mr));
   const V p = hn::Exp(d, s);
-  return hn::MulAdd(p, err, p);
+  // s < -104 underflows to 0 anyway; below that, s may even be -inf (x and m
+  // finite but more than FLT_MAX apart), where Exp and err turn into NaN.
+  return hn::IfThenZeroElse(hn::Lt(s, hn::Set(d, -104.0f)), hn::MulAdd(p, err, p));
 }
 
 // Stable logistic: e = exp(-|x|) never overflows.
