@@ -1,0 +1,132 @@
+// Selection kernels of usmoe (row top-k, column top-C, global top-c) against
+// the plain std:: baselines, on the unified scores (alpha 0.5) of skewed
+// Gaussian logits. Counters: cells/s = T*N / time (G prefix: G cells/s),
+// bytes/s = scores read + results written.
+#include <benchmark/benchmark.h>
+
+#include <vector>
+
+#include "bench_util.h"
+
+namespace usmoe_microbench {
+namespace {
+
+int64_t Capacity(int64_t T, int64_t N) {  // EC: ceil(k*T/N), capped at T
+  return std::min<int64_t>(T, (KFor(N) * T + N - 1) / N);
+}
+
+void BM_TopkRows(benchmark::State& st) {
+  const int64_t T = st.range(0), N = st.range(1), k = KFor(N);
+  ThreadScope threads(st.range(2));
+  const std::vector<float>& s = Scores(T, N);
+  std::vector<int64_t> ids(size_t(T * k));
+  std::vector<float> vals(size_t(T * k));
+  Check(st, usmoe_topk_rows(s.data(), T, N, k, ids.data(), vals.data()));
+  for (auto _ : st) {
+    usmoe_topk_rows(s.data(), T, N, k, ids.data(), vals.data());
+    benchmark::DoNotOptimize(ids.data());
+    benchmark::ClobberMemory();
+  }
+  SetRates(st, double(T * N), 4.0 * T * N + 12.0 * T * k);
+}
+BENCHMARK(BM_TopkRows)->Apply(ShapesAndThreads)->UseRealTime();
+
+void BM_TopcCols(benchmark::State& st) {
+  const int64_t T = st.range(0), N = st.range(1), C = Capacity(T, N);
+  ThreadScope threads(st.range(2));
+  const std::vector<float>& s = Scores(T, N);
+  std::vector<int64_t> ids(size_t(N * C));
+  std::vector<float> vals(size_t(N * C));
+  Check(st, usmoe_topc_cols(s.data(), T, N, C, ids.data(), vals.data()));
+  for (auto _ : st) {
+    usmoe_topc_cols(s.data(), T, N, C, ids.data(), vals.data());
+    benchmark::DoNotOptimize(ids.data());
+    benchmark::ClobberMemory();
+  }
+  SetRates(st, double(T * N), 4.0 * T * N + 12.0 * N * C);
+}
+BENCHMARK(BM_TopcCols)->Apply(ShapesAndThreads)->UseRealTime();
+
+void BM_TopcGlobal(benchmark::State& st) {
+  const int64_t T = st.range(0), N = st.range(1), c = KFor(N) * T;
+  ThreadScope threads(st.range(2));
+  const std::vector<float>& s = Scores(T, N);
+  std::vector<int64_t> idx(static_cast<size_t>(c));
+  Check(st, usmoe_topc_global(s.data(), T * N, c, idx.data(), c));
+  for (auto _ : st) {
+    usmoe_topc_global(s.data(), T * N, c, idx.data(), c);
+    benchmark::DoNotOptimize(idx.data());
+    benchmark::ClobberMemory();
+  }
+  SetRates(st, double(T * N), 4.0 * T * N + 8.0 * c);
+}
+BENCHMARK(BM_TopcGlobal)->Apply(ShapesAndThreads)->UseRealTime();
+
+// ------------------------------------------------ std:: baselines (1 thread)
+// Same outputs as the kernels above: rows/columns in descending order, the
+// global indices in ascending order; ties: higher score, then lower index.
+
+void BM_Std_PartialSortRows(benchmark::State& st) {
+  const int64_t T = st.range(0), N = st.range(1), k = KFor(N);
+  const std::vector<float>& s = Scores(T, N);
+  std::vector<int64_t> ids(size_t(T * k));
+  std::vector<float> vals(size_t(T * k));
+  std::vector<Cell> row(static_cast<size_t>(N));
+  for (auto _ : st) {
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t e = 0; e < N; ++e) row[size_t(e)] = {s[size_t(t * N + e)], uint32_t(e)};
+      std::partial_sort(row.begin(), row.begin() + k, row.end(), Better);
+      for (int64_t j = 0; j < k; ++j) {
+        ids[size_t(t * k + j)] = row[size_t(j)].idx;
+        vals[size_t(t * k + j)] = row[size_t(j)].score;
+      }
+    }
+    benchmark::DoNotOptimize(ids.data());
+    benchmark::ClobberMemory();
+  }
+  SetRates(st, double(T * N), 4.0 * T * N + 12.0 * T * k);
+}
+BENCHMARK(BM_Std_PartialSortRows)->Apply(ShapesOnly)->UseRealTime();
+
+void BM_Std_NthElementCols(benchmark::State& st) {
+  const int64_t T = st.range(0), N = st.range(1), C = Capacity(T, N);
+  const std::vector<float>& s = Scores(T, N);
+  std::vector<int64_t> ids(size_t(N * C));
+  std::vector<float> vals(size_t(N * C));
+  std::vector<Cell> col(static_cast<size_t>(T));
+  for (auto _ : st) {
+    for (int64_t e = 0; e < N; ++e) {
+      for (int64_t t = 0; t < T; ++t) col[size_t(t)] = {s[size_t(t * N + e)], uint32_t(t)};
+      std::nth_element(col.begin(), col.begin() + (C - 1), col.end(), Better);
+      std::sort(col.begin(), col.begin() + C, Better);
+      for (int64_t j = 0; j < C; ++j) {
+        ids[size_t(e * C + j)] = col[size_t(j)].idx;
+        vals[size_t(e * C + j)] = col[size_t(j)].score;
+      }
+    }
+    benchmark::DoNotOptimize(ids.data());
+    benchmark::ClobberMemory();
+  }
+  SetRates(st, double(T * N), 4.0 * T * N + 12.0 * N * C);
+}
+BENCHMARK(BM_Std_NthElementCols)->Apply(ShapesOnly)->UseRealTime();
+
+void BM_Std_NthElementGlobal(benchmark::State& st) {
+  const int64_t T = st.range(0), N = st.range(1), n = T * N, c = KFor(N) * T;
+  const std::vector<float>& s = Scores(T, N);
+  std::vector<int64_t> idx(static_cast<size_t>(c));
+  std::vector<Cell> cells(static_cast<size_t>(n));
+  for (auto _ : st) {
+    for (int64_t i = 0; i < n; ++i) cells[size_t(i)] = {s[size_t(i)], uint32_t(i)};
+    std::nth_element(cells.begin(), cells.begin() + (c - 1), cells.end(), Better);
+    for (int64_t j = 0; j < c; ++j) idx[size_t(j)] = cells[size_t(j)].idx;
+    std::sort(idx.begin(), idx.end());
+    benchmark::DoNotOptimize(idx.data());
+    benchmark::ClobberMemory();
+  }
+  SetRates(st, double(n), 4.0 * n + 8.0 * c);
+}
+BENCHMARK(BM_Std_NthElementGlobal)->Apply(ShapesOnly)->UseRealTime();
+
+}  // namespace
+}  // namespace usmoe_microbench

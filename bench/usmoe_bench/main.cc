@@ -1,0 +1,472 @@
+// usmoe-bench: routing throughput of usmoe against baselines measured in the
+// same run. Uses only the public C API (usmoe.h), OpenMP, oneDNN and std.
+// `usmoe-bench --help` documents flags, stages, inputs and columns.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "baselines.h"
+#include "options.h"
+#include "report.h"
+#include "timing.h"
+#include "usmoe/usmoe.h"
+#include "workloads.h"
+
+namespace usmoe_bench {
+namespace {
+
+std::string LastError(usmoe_status st) {
+  std::string msg = usmoe_status_string(st);
+  const char* detail = usmoe_last_error();
+  if (detail && *detail) msg += std::string(": ") + detail;
+  return msg;
+}
+
+std::string Fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+// Only used when usmoe_logits fails, so later stages still get logits.
+void FallbackLogits(const Workload& wl, float* L) {
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < wl.T; ++t)
+    for (int64_t e = 0; e < wl.N; ++e) {
+      const float* x = wl.x.data() + t * wl.d;
+      const float* w = wl.w.data() + e * wl.d;
+      double acc = 0;
+      for (int64_t j = 0; j < wl.d; ++j) acc += double(x[j]) * double(w[j]);
+      L[t * wl.N + e] = static_cast<float>(acc);
+    }
+}
+
+// Largest |a-b| relative to the largest |b|.
+std::string RelDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, std::fabs(double(a[i]) - double(b[i])));
+    scale = std::max(scale, std::fabs(double(b[i])));
+  }
+  return "max rel diff " + Fmt("%.1e", scale > 0 ? worst / scale : worst);
+}
+
+// Cells (t, e) selected in exactly one of two plans given by expert offsets
+// and token ids.
+int64_t PlanDiff(int64_t T, int64_t N, const int64_t* off_a, const int64_t* tok_a,
+                 const int64_t* off_b, const int64_t* tok_b) {
+  std::vector<uint8_t> m(size_t(T * N), 0);
+  for (int64_t e = 0; e < N; ++e)
+    for (int64_t i = off_a[e]; i < off_a[e + 1]; ++i) m[size_t(tok_a[i] * N + e)] ^= 1;
+  for (int64_t e = 0; e < N; ++e)
+    for (int64_t i = off_b[e]; i < off_b[e + 1]; ++i) m[size_t(tok_b[i] * N + e)] ^= 1;
+  int64_t diff = 0;
+  for (uint8_t v : m) diff += v;
+  return diff;
+}
+
+struct Run {
+  const Options& o;
+  const Workload& wl;
+  TimingPolicy tp;
+  const int64_t* groups_ptr;  // NULL for one group (num_groups 0)
+  int64_t num_groups;
+  std::vector<Row> rows;
+  std::vector<std::string> notes;
+
+  Row NewRow(const std::string& stage, const std::string& policy, Unit unit,
+             double work) const {
+    Row r;
+    r.stage = stage;
+    r.policy = policy;
+    r.T = wl.T;
+    r.N = wl.N;
+    r.d = wl.d;
+    r.G = o.groups;
+    r.k = o.k;
+    r.unit = unit;
+    r.work = work;
+    return r;
+  }
+
+  static void Progress(const std::string& what) {
+    std::fprintf(stderr, "  measuring %s ...\n", what.c_str());
+  }
+
+  // Stage "logits". Fills L (ours, or a fallback when ours fails).
+  void Logits(std::vector<float>* L) {
+    const int64_t T = wl.T, N = wl.N, d = wl.d;
+    Row r = NewRow("logits", "-", Unit::kFlops, 2.0 * double(T) * double(N) * double(d));
+    r.base_name = std::string("oneDNN matmul ") + DtypeName(wl.dtype);
+    L->assign(size_t(T * N), 0.f);
+    Progress("logits");
+    Timed ours = [&]() -> std::string {
+      usmoe_status st = usmoe_logits(wl.x_ptr(), wl.w_ptr(), wl.dtype, T, N, d, L->data());
+      return st == USMOE_STATUS_SUCCESS ? "" : LastError(st);
+    };
+    std::vector<float> Lb(size_t(T * N), 0.f);
+    OnednnGate gate;
+    std::string err = gate.Init(T, N, d, wl.dtype, wl.w_ptr(), /*prepack=*/false);
+    if (err.empty()) {
+      MeasurePair(ours, [&] { return gate.Run(wl.x_ptr(), Lb.data()); }, tp, &r.ours,
+                  &r.base);
+      if (r.base.ok) r.base_name += " (" + gate.ImplName() + ")";
+      if (r.base.ok && r.ours.ok) r.check = RelDiff(*L, Lb);
+    } else {
+      r.ours = Measure(ours, tp);
+      r.base.error = err;
+    }
+    if (!r.ours.ok) FallbackLogits(wl, L->data());
+    rows.push_back(r);
+  }
+
+  // Stage "scores" for one policy's alpha. Fills U.
+  void Scores(usmoe_policy policy, const std::vector<float>& L, std::vector<float>* U) {
+    const int64_t T = wl.T, N = wl.N;
+    const double alpha = PolicyAlpha(o, policy);
+    Row r = NewRow("scores", PolicyName(policy), Unit::kCells, double(T) * double(N));
+    r.base_name = "scalar std::exp (alpha " + Fmt("%g", alpha) + ")";
+    U->assign(size_t(T * N), 0.f);
+    std::vector<float> Ub(size_t(T * N), 0.f);
+    Progress(std::string("scores/") + PolicyName(policy));
+    MeasurePair(
+        [&]() -> std::string {
+          usmoe_status st = usmoe_scores(L.data(), T, N, alpha, USMOE_EXPERT_SCORE_SIGMOID,
+                                         groups_ptr, num_groups, nullptr, U->data());
+          return st == USMOE_STATUS_SUCCESS ? "" : LastError(st);
+        },
+        [&] {
+          BaselineScores(L.data(), T, N, alpha, Ub.data());
+          return std::string();
+        },
+        tp, &r.ours, &r.base);
+    if (r.ours.ok) r.check = RelDiff(*U, Ub);
+    else *U = Ub;
+    rows.push_back(r);
+  }
+
+  // Stage "select" on precomputed scores U.
+  void Select(usmoe_policy policy, const std::vector<float>& U) {
+    const int64_t T = wl.T, N = wl.N;
+    Row r = NewRow("select", PolicyName(policy), Unit::kCells, double(T) * double(N));
+    Progress(std::string("select/") + PolicyName(policy));
+    if (policy == USMOE_POLICY_TOKEN_CHOICE) {
+      r.base_name = "std::partial_sort per row";
+      if (o.k != std::floor(o.k)) {
+        r.ours.error = r.base.error = "skipped (tc needs an integer k)";
+        rows.push_back(r);
+        return;
+      }
+      const int64_t k = static_cast<int64_t>(o.k);
+      std::vector<int64_t> ids(size_t(T * k)), ids_b(size_t(T * k));
+      std::vector<float> vals(size_t(T * k)), vals_b(size_t(T * k));
+      MeasurePair(
+          [&]() -> std::string {
+            usmoe_status st = usmoe_topk_rows(U.data(), T, N, k, ids.data(), vals.data());
+            return st == USMOE_STATUS_SUCCESS ? "" : LastError(st);
+          },
+          [&] {
+            BaselineTopkRows(U.data(), T, N, k, ids_b.data(), vals_b.data());
+            return std::string();
+          },
+          tp, &r.ours, &r.base);
+      if (r.ours.ok) {
+        int64_t bad = 0;
+        for (size_t i = 0; i < ids.size(); ++i)
+          bad += (ids[i] != ids_b[i] || vals[i] != vals_b[i]);
+        r.check = bad == 0 ? "identical" : "MISMATCH " + std::to_string(bad) + " cells";
+      }
+    } else if (policy == USMOE_POLICY_EXPERT_CHOICE) {
+      r.base_name = "std::nth_element per column";
+      const size_t G = wl.group_sizes.size();
+      std::vector<std::vector<int64_t>> ids(G), ids_b(G);
+      std::vector<std::vector<float>> vals(G), vals_b(G);
+      std::vector<int64_t> cap(G);
+      for (size_t g = 0; g < G; ++g) {
+        cap[g] = EcCapacity(o.k, wl.group_sizes[g], N);
+        ids[g].resize(size_t(N * cap[g]));
+        ids_b[g].resize(size_t(N * cap[g]));
+        vals[g].resize(size_t(N * cap[g]));
+        vals_b[g].resize(size_t(N * cap[g]));
+      }
+      MeasurePair(
+          [&]() -> std::string {
+            for (size_t g = 0; g < G; ++g) {
+              usmoe_status st = usmoe_topc_cols(U.data() + wl.group_starts[g] * N,
+                                                wl.group_sizes[g], N, cap[g],
+                                                ids[g].data(), vals[g].data());
+              if (st != USMOE_STATUS_SUCCESS) return LastError(st);
+            }
+            return std::string();
+          },
+          [&] {
+            for (size_t g = 0; g < G; ++g)
+              BaselineTopcCols(U.data() + wl.group_starts[g] * N, wl.group_sizes[g], N,
+                               cap[g], ids_b[g].data(), vals_b[g].data());
+            return std::string();
+          },
+          tp, &r.ours, &r.base);
+      if (r.ours.ok) {
+        int64_t bad = 0;
+        for (size_t g = 0; g < G; ++g)
+          for (size_t i = 0; i < ids[g].size(); ++i)
+            bad += (ids[g][i] != ids_b[g][i] || vals[g][i] != vals_b[g][i]);
+        r.check = bad == 0 ? "identical" : "MISMATCH " + std::to_string(bad) + " cells";
+      }
+    } else {
+      r.base_name = "std::nth_element per group";
+      const size_t G = wl.group_sizes.size();
+      std::vector<std::vector<int64_t>> idx(G), idx_b(G);
+      std::vector<int64_t> budget(G);
+      for (size_t g = 0; g < G; ++g) {
+        budget[g] = UnifiedBudget(o.k, wl.group_sizes[g], N);
+        idx[g].resize(size_t(std::max<int64_t>(1, budget[g])));
+        idx_b[g].resize(size_t(std::max<int64_t>(1, budget[g])));
+      }
+      MeasurePair(
+          [&]() -> std::string {
+            for (size_t g = 0; g < G; ++g) {
+              usmoe_status st = usmoe_topc_global(U.data() + wl.group_starts[g] * N,
+                                                  wl.group_sizes[g] * N, budget[g],
+                                                  idx[g].data(), int64_t(idx[g].size()));
+              if (st != USMOE_STATUS_SUCCESS) return LastError(st);
+            }
+            return std::string();
+          },
+          // One group per thread: the plain way to use threads here.
+          [&] {
+#pragma omp parallel for schedule(dynamic, 1) if (G > 1 && T * N >= (1 << 16))
+            for (size_t g = 0; g < G; ++g)
+              BaselineTopcGlobal(U.data() + wl.group_starts[g] * N, wl.group_sizes[g] * N,
+                                 budget[g], idx_b[g].data());
+            return std::string();
+          },
+          tp, &r.ours, &r.base);
+      if (r.ours.ok) {
+        int64_t bad = 0;
+        for (size_t g = 0; g < G; ++g)
+          for (int64_t i = 0; i < budget[g]; ++i)
+            bad += idx[g][size_t(i)] != idx_b[g][size_t(i)];
+        r.check = bad == 0 ? "identical" : "MISMATCH " + std::to_string(bad) + " cells";
+      }
+    }
+    rows.push_back(r);
+  }
+
+  // Stage "route": X -> plan through a router.
+  void Route(usmoe_policy policy) {
+    const int64_t T = wl.T, N = wl.N, d = wl.d;
+    const double alpha = PolicyAlpha(o, policy);
+    Row r = NewRow("route", PolicyName(policy), Unit::kTokens, double(T));
+    r.base_name = "oneDNN + scalar scores + std select + plan";
+    Progress(std::string("route/") + PolicyName(policy));
+    if (policy == USMOE_POLICY_TOKEN_CHOICE && o.k != std::floor(o.k)) {
+      r.ours.error = r.base.error = "skipped (tc needs an integer k)";
+      rows.push_back(r);
+      return;
+    }
+
+    usmoe_router_config cfg;
+    usmoe_status st = usmoe_router_config_init(&cfg, policy);
+    usmoe_router* router = nullptr;
+    usmoe_plan* plan = nullptr;
+    if (st == USMOE_STATUS_SUCCESS) {
+      cfg.num_experts = N;
+      cfg.dim = d;
+      cfg.k = o.k;
+      cfg.alpha = alpha;
+      cfg.dtype = wl.dtype;
+      cfg.expert_score = USMOE_EXPERT_SCORE_SIGMOID;
+      st = usmoe_router_create(&cfg, wl.w_ptr(), &router);
+    }
+    if (st == USMOE_STATUS_SUCCESS) st = usmoe_plan_create(&plan);
+    const std::string create_error = st == USMOE_STATUS_SUCCESS ? "" : LastError(st);
+    Timed ours = [&]() -> std::string {
+      if (!create_error.empty()) return create_error;
+      usmoe_status s2 = usmoe_route(router, wl.x_ptr(), T, groups_ptr, num_groups,
+                                    nullptr, plan);
+      return s2 == USMOE_STATUS_SUCCESS ? "" : LastError(s2);
+    };
+
+    {
+      OnednnGate gate;
+      std::string err = gate.Init(T, N, d, wl.dtype, wl.w_ptr(), /*prepack=*/true);
+      if (!err.empty()) {
+        r.ours = Measure(ours, tp);
+        r.base.error = err;
+      } else {
+        std::vector<float> L(size_t(T * N)), U(size_t(T * N));
+        SelectScratch scratch;
+        BasePlan bplan;
+        MeasurePair(
+            ours,
+            [&]() -> std::string {
+              std::string e = gate.Run(wl.x_ptr(), L.data());
+              if (!e.empty()) return e;
+              BaselineScores(L.data(), T, N, alpha, U.data());
+              BaselineSelectAndPlan(U.data(), T, N, policy, o.k, wl.group_sizes, &scratch,
+                                    &bplan);
+              return std::string();
+            },
+            tp, &r.ours, &r.base);
+        if (r.base.ok && r.ours.ok) {
+          usmoe_plan_view v;
+          std::memset(&v, 0, sizeof v);
+          v.struct_size = sizeof v;
+          if (usmoe_plan_get_view(plan, &v) == USMOE_STATUS_SUCCESS) {
+            int64_t diff = PlanDiff(T, N, v.expert_offsets, v.token_ids,
+                                    bplan.offsets.data(), bplan.token_ids.data());
+            // The two pipelines compute scores with different exp()s, so a
+            // near-tie at the selection threshold may fall either way.
+            r.check = diff == 0 ? "same plan"
+                                : std::to_string(diff) + " of " +
+                                      std::to_string(v.num_selected) + " cells differ";
+          }
+        }
+      }
+    }
+    if (r.ours.ok) {
+      usmoe_plan_view v;
+      std::memset(&v, 0, sizeof v);
+      v.struct_size = sizeof v;
+      if (usmoe_plan_get_view(plan, &v) == USMOE_STATUS_SUCCESS && v.num_experts > 0) {
+        int64_t maxload = 0, zero = 0, maxcount = 0;
+        for (int64_t e = 0; e < v.num_experts; ++e)
+          maxload = std::max(maxload, v.expert_offsets[e + 1] - v.expert_offsets[e]);
+        for (int64_t t = 0; t < v.num_tokens; ++t) {
+          zero += v.token_counts[t] == 0;
+          maxcount = std::max(maxcount, v.token_counts[t]);
+        }
+        double mean = double(v.num_selected) / double(v.num_experts);
+        notes.push_back(std::string(PolicyName(policy)) + ": " +
+                        std::to_string(v.num_selected) + " cells, expert load max/mean " +
+                        Fmt("%.2f", mean > 0 ? double(maxload) / mean : 0.0) +
+                        ", tokens with 0 experts " + std::to_string(zero) +
+                        ", max experts per token " + std::to_string(maxcount));
+      }
+    }
+    usmoe_plan_destroy(plan);
+    usmoe_router_destroy(router);
+    rows.push_back(r);
+  }
+};
+
+std::string BuildType() {
+  std::string s;
+#ifdef NDEBUG
+  s = "release (NDEBUG";
+#else
+  s = "debug (assertions on";
+#endif
+#ifdef __OPTIMIZE__
+  s += ", optimized)";
+#else
+  s += ", not optimized)";
+#endif
+  return s;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  Options o;
+  int rc = ParseOptions(argc, argv, &o);
+  if (rc == 1) return 0;
+  if (rc != 0) return 2;
+
+  if (o.threads > 0) {
+    usmoe_status st = usmoe_set_num_threads(o.threads);
+    if (st != USMOE_STATUS_SUCCESS) {
+      std::fprintf(stderr, "usmoe_set_num_threads(%d): %s\n", o.threads,
+                   LastError(st).c_str());
+      return 2;
+    }
+    omp_set_num_threads(o.threads);
+  }
+
+  int32_t threads = 0;
+  usmoe_get_num_threads(&threads);
+  const char* target = "?";
+  usmoe_simd_target_name(&target);
+  const int32_t ver = usmoe_version();
+
+  Context ctx;
+  ctx.push_back({"usmoe", std::to_string(ver / 10000) + "." + std::to_string(ver / 100 % 100) +
+                              "." + std::to_string(ver % 100) + " (usmoe_version " +
+                              std::to_string(ver) + ")"});
+  ctx.push_back({"simd_target", target ? target : "?"});
+  ctx.push_back({"threads", std::to_string(threads) + " usmoe, " +
+                                std::to_string(omp_get_max_threads()) +
+                                " OpenMP (baselines, oneDNN)"});
+  ctx.push_back({"cpu", CpuModel()});
+  ctx.push_back({"build_type", BuildType()});
+  ctx.push_back({"onednn", OnednnGate::Available() ? OnednnGate::Version() : "not built in"});
+  ctx.push_back({"preset", o.preset});
+  ctx.push_back({"dtype", DtypeName(o.dtype)});
+  ctx.push_back({"groups", std::to_string(o.groups) + " (equal sizes)"});
+  std::string alphas;
+  for (usmoe_policy p : o.policies)
+    alphas += std::string(alphas.empty() ? "" : ", ") + PolicyName(p) + " " +
+              Fmt("%g", PolicyAlpha(o, p));
+  ctx.push_back({"alpha", alphas + " (expert score sigmoid*2/N)"});
+  ctx.push_back({"inputs", std::string(o.iid ? "iid: W ~ N(0,1)" :
+                                       "skewed: W[e] = max(0.1, 1+0.5 z_e) * N(0,I)") +
+                               ", X ~ N(0,1)/sqrt(d), seed " + std::to_string(o.seed)});
+  ctx.push_back({"method", "1 warm-up, then >= " + Fmt("%g", o.min_time) + " s and >= " +
+                               std::to_string(o.min_runs) +
+                               " runs per cell, interleaved with the baseline; "
+                               "median/min/max of wall time"});
+  PrintHeader(ctx);
+  std::fflush(stdout);
+
+  Workload wl = MakeWorkload(o);
+  Run run{o, wl, TimingPolicy{o.min_time, o.min_runs},
+          o.groups > 1 ? wl.group_sizes.data() : nullptr, o.groups > 1 ? o.groups : 0,
+          {}, {}};
+
+  std::vector<float> L, U;
+  run.Logits(&L);
+  for (usmoe_policy p : o.policies) {
+    run.Scores(p, L, &U);
+    run.Select(p, U);
+    run.Route(p);
+  }
+
+  PrintTable(run.rows);
+  if (!run.notes.empty()) {
+    std::printf("\nplans (usmoe_route):\n");
+    for (const std::string& n : run.notes) std::printf("  %s\n", n.c_str());
+  }
+  std::printf(
+      "\nthroughput = work / median (tokens for route, T*N cells for scores and "
+      "select, 2*T*N*d flop for logits); ratio = base median / usmoe median "
+      "(> 1: usmoe faster)\n");
+
+  int exit_code = 0;
+  if (!o.json_path.empty()) {
+    std::string err = WriteJson(o.json_path, ctx, run.rows);
+    if (!err.empty()) {
+      std::fprintf(stderr, "%s\n", err.c_str());
+      exit_code = 1;
+    }
+  }
+  if (!o.csv_path.empty()) {
+    std::string err = WriteCsv(o.csv_path, o, run.rows);
+    if (!err.empty()) {
+      std::fprintf(stderr, "%s\n", err.c_str());
+      exit_code = 1;
+    }
+  }
+  for (const Row& r : run.rows)
+    if (!r.ours.ok && r.ours.error.rfind("skipped", 0) != 0) exit_code = 1;
+  return exit_code;
+}
+
+}  // namespace usmoe_bench
+
+int main(int argc, char** argv) { return usmoe_bench::Main(argc, argv); }

@@ -1,0 +1,44 @@
+// usmoe-bench: the run's header, the aligned table, JSON and CSV output.
+#ifndef USMOE_BENCH_REPORT_H_
+#define USMOE_BENCH_REPORT_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "options.h"
+#include "timing.h"
+
+namespace usmoe_bench {
+
+enum class Unit { kTokens, kCells, kFlops };
+
+struct Row {
+  std::string stage;   // logits | scores | select | route
+  std::string policy;  // tc | ec | unified | "-"
+  int64_t T = 0, N = 0, d = 0, G = 1;
+  double k = 0;
+  Unit unit = Unit::kCells;
+  double work = 0;          // per call, in units of `unit`
+  Stats ours;               // !ours.ok: ours.error says why
+  std::string base_name;    // what the baseline is
+  Stats base;               // !base.ok: base.error ("skipped (...)")
+  std::string check;        // agreement of ours with the baseline
+};
+
+// key/value lines printed before the table and stored in the JSON context.
+using Context = std::vector<std::pair<std::string, std::string>>;
+
+void PrintHeader(const Context& ctx);
+void PrintTable(const std::vector<Row>& rows);
+std::string WriteJson(const std::string& path, const Context& ctx,
+                      const std::vector<Row>& rows);  // "" or an error
+std::string WriteCsv(const std::string& path, const Options& opts,
+                     const std::vector<Row>& rows);
+
+std::string CpuModel();  // /proc/cpuinfo "model name", or "unknown"
+
+}  // namespace usmoe_bench
+
+#endif  // USMOE_BENCH_REPORT_H_
