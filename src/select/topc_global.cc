@@ -103,14 +103,21 @@ constexpr int64_t kSlack = 64;  // room for full-vector compress stores
 namespace {
 
 // Brackets the need-th largest of v[0..n) between two order statistics of a
-// deterministic strided sample. The rank's standard deviation in the sample
+// deterministic sample. The rank's standard deviation in the sample
 // is sqrt(S·q·(1-q)), q = need/n; ±4 of them (+4) rarely misses, and a miss
 // costs only a slower exact select, never correctness.
 void Bracket(const float* v, int64_t n, int64_t need, std::vector<float>* sample, float* lo,
              float* hi) {
   const int64_t S = std::min(kSample, n / 16);
   sample->resize(S);
-  for (int64_t j = 0; j < S; ++j) (*sample)[j] = v[(j * n) / S];
+  // Golden-ratio positions: spread like a random sample but deterministic,
+  // and never in step with the row length (a stride of n/S is a multiple of
+  // N for T×N inputs and would sample a single expert's column).
+  constexpr double kPhi = 0.6180339887498948482;
+  for (int64_t j = 0; j < S; ++j) {
+    const double u = static_cast<double>(j) * kPhi;
+    (*sample)[j] = v[static_cast<int64_t>((u - std::floor(u)) * static_cast<double>(n))];
+  }
   const double q = static_cast<double>(need) / static_cast<double>(n);
   const int64_t delta = static_cast<int64_t>(4.0 * std::sqrt(S * q * (1.0 - q))) + 4;
   const int64_t p = static_cast<int64_t>(q * S);
