@@ -99,7 +99,7 @@ for h in $HARNESSES; do
   set -e
   execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$B/fuzz_$h.log" | grep -Eo '[0-9]+$' || echo "?")
   cov=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$B/fuzz_$h.log" | tail -1 || true)
-  crashes=$(ls "$B/artifacts/$h-"* 2>/dev/null | wc -l)
+  crashes=$(find "$B/artifacts" -maxdepth 1 -name "$h-*" | wc -l)
   if [ $st != 0 ] || [ "$crashes" != 0 ]; then
     grep -E 'FUZZ_CHECK|ERROR|SUMMARY|runtime error' "$B/fuzz_$h.log" | head -n 8
     mkdir -p "$reg"
