@@ -59,25 +59,31 @@ USMOE_API usmoe_status usmoe_logits(const void* x, const void* w, usmoe_dtype dt
     USMOE_CHECK(usmoe::CheckProduct(fn, "x", num_tokens, dim, &nx));
     USMOE_CHECK(usmoe::CheckProduct(fn, "w", num_experts, dim, &nw));
     USMOE_CHECK(usmoe::CheckProduct(fn, "logits", num_tokens, num_experts, &nl));
-    std::vector<float> xf, wf;
-    const float* xp = static_cast<const float*>(x);
+    // W is widened (exactly) and packed per call; X is read in place, bf16
+    // widened on the fly by the kernel.
+    std::vector<float> wf;
     const float* wp = static_cast<const float*>(w);
     if (dtype == USMOE_DTYPE_BF16) {
-      xf.resize(nx);
       wf.resize(nw);
-      usmoe::Bf16ToF32(static_cast<const uint16_t*>(x), nx, xf.data());
       usmoe::Bf16ToF32(static_cast<const uint16_t*>(w), nw, wf.data());
-      xp = xf.data();
       wp = wf.data();
     }
+    (void)nx;
     USMOE_CHECK(usmoe::CheckFinite(fn, "w", wp, num_experts, dim, "expert", "feature"));
-    // Computed aside: an overflow found afterwards must not leave a partial write.
     std::vector<float> packed(usmoe::PackedGateSize(num_experts, dim));
     usmoe::PackGateWeight(wp, num_experts, dim, packed.data());
+    // Computed aside: an overflow found afterwards must not leave a partial write.
     std::vector<float> out(nl);
-    usmoe::GateLogitsF32(xp, packed.data(), num_tokens, num_experts, dim, out.data());
+    const bool bf16 = dtype == USMOE_DTYPE_BF16;
+    if (bf16) {
+      usmoe::GateLogitsBf16(static_cast<const uint16_t*>(x), packed.data(), num_tokens,
+                            num_experts, dim, out.data());
+    } else {
+      usmoe::GateLogitsF32(static_cast<const float*>(x), packed.data(), num_tokens, num_experts,
+                           dim, out.data());
+    }
     const usmoe::NonFiniteAt bad =
-        usmoe::LocateNonFinite(xp, out.data(), num_tokens, num_experts, dim);
+        usmoe::LocateNonFinite(x, bf16, out.data(), num_tokens, num_experts, dim);
     const long long r = bad.row, c = bad.col;
     if (bad.kind == 1)
       return usmoe::Fail(USMOE_STATUS_NON_FINITE_INPUT,

@@ -19,6 +19,11 @@ void PackGateWeight(const float* w, int64_t num_experts, int64_t dim, float* pac
 void GateLogitsF32(const float* x, const float* packed, int64_t num_tokens,
                    int64_t num_experts, int64_t dim, float* logits);
 
+// The same with bf16 activations (bit patterns), widened exactly on the fly:
+// the products and sums are those of GateLogitsF32 on the widened X.
+void GateLogitsBf16(const uint16_t* x, const float* packed, int64_t num_tokens,
+                    int64_t num_experts, int64_t dim, float* logits);
+
 // bf16 bit patterns -> f32 (exact: a bf16 is the upper half of an f32).
 void Bf16ToF32(const uint16_t* in, int64_t n, float* out);
 

@@ -42,19 +42,29 @@ bool FindNonFinite(const float* m, int64_t rows, int64_t cols, int64_t* row, int
   return false;
 }
 
-NonFiniteAt LocateNonFinite(const float* x, const float* logits, int64_t T, int64_t N,
-                            int64_t d) {
+NonFiniteAt LocateNonFinite(const void* x, bool bf16, const float* logits, int64_t T,
+                            int64_t N, int64_t d) {
   NonFiniteAt at;
   int64_t t, e;
   if (!FindNonFinite(logits, T, N, &t, &e)) return at;
-  int64_t r, j;
   at.row = t;
-  if (FindNonFinite(x + t * d, 1, d, &r, &j)) {
-    at.kind = 1;
-    at.col = j;
+  at.kind = 2;
+  at.col = e;
+  if (bf16) {
+    const uint16_t* row = static_cast<const uint16_t*>(x) + t * d;
+    for (int64_t j = 0; j < d; ++j) {
+      if ((row[j] & 0x7F80u) == 0x7F80u) {  // exponent all ones: Inf or NaN
+        at.kind = 1;
+        at.col = j;
+        break;
+      }
+    }
   } else {
-    at.kind = 2;
-    at.col = e;
+    int64_t r, j;
+    if (FindNonFinite(static_cast<const float*>(x) + t * d, 1, d, &r, &j)) {
+      at.kind = 1;
+      at.col = j;
+    }
   }
   return at;
 }
@@ -179,15 +189,13 @@ NonFiniteAt RoutePipeline(const RouterSpec& spec, const float* w, const void* x,
                           const uint8_t* valid, RouteScratch* s, PlanData* out) {
   const int64_t N = spec.num_experts, d = spec.dim;
   NonFiniteAt bad;
-  const float* xf = static_cast<const float*>(x);
-  if (spec.bf16) {
-    s->x_f32.resize(T * d);
-    Bf16ToF32(static_cast<const uint16_t*>(x), T * d, s->x_f32.data());
-    xf = s->x_f32.data();
-  }
   s->logits.resize(T * N);
-  GateLogitsF32(xf, w, T, N, d, s->logits.data());
-  bad = LocateNonFinite(xf, s->logits.data(), T, N, d);
+  if (spec.bf16) {
+    GateLogitsBf16(static_cast<const uint16_t*>(x), w, T, N, d, s->logits.data());
+  } else {
+    GateLogitsF32(static_cast<const float*>(x), w, T, N, d, s->logits.data());
+  }
+  bad = LocateNonFinite(x, spec.bf16, s->logits.data(), T, N, d);
   if (bad.kind != 0) return bad;
   s->scores.resize(T * N);
   ComputeScores(s->logits.data(), T, N, static_cast<float>(spec.alpha), spec.softmax_tokens,

@@ -31,7 +31,6 @@ struct RouterSpec {
 // Buffers one route needs, kept with the plan so repeated routes into the
 // same plan allocate nothing.
 struct RouteScratch {
-  std::vector<float> x_f32;
   std::vector<float> logits;
   std::vector<float> scores;
   std::vector<uint8_t> selected;
@@ -59,7 +58,8 @@ bool FindNonFinite(const float* m, int64_t rows, int64_t cols, int64_t* row, int
 // always poisons every logit of row t (Inf·w is ±Inf or NaN, NaN spreads),
 // so scanning L detects bad X too, without a second pass over X; x_t alone
 // is then scanned to name the feature. W is finite (checked at create).
-NonFiniteAt LocateNonFinite(const float* x, const float* logits, int64_t num_tokens,
+// x is f32, or bf16 bit patterns when bf16 is set.
+NonFiniteAt LocateNonFinite(const void* x, bool bf16, const float* logits, int64_t num_tokens,
                             int64_t num_experts, int64_t dim);
 
 // Per-group budgets, exactly as the header documents them.
