@@ -421,6 +421,14 @@ int Main(int argc, char** argv) {
                                std::to_string(o.min_runs) +
                                " runs per cell, interleaved with the baseline; "
                                "median/min/max of wall time"});
+  // Physical limits of this machine at this thread count, measured now.
+  const Limits limits = ProbeLimits(threads);
+  SetLimits(limits);
+  char probed[128];
+  std::snprintf(probed, sizeof(probed),
+                "f32 FMA peak %.1f GFLOP/s, DRAM read %.1f GB/s (probed, %d threads)",
+                limits.fma_gflops, limits.dram_gbps, limits.threads);
+  ctx.push_back({"limits", probed});
   PrintHeader(ctx);
   std::fflush(stdout);
 
@@ -444,8 +452,10 @@ int Main(int argc, char** argv) {
   }
   std::printf(
       "\nthroughput = work / median (tokens for route, T*N cells for scores and "
-      "select, 2*T*N*d flop for logits); ratio = base median / usmoe median "
-      "(> 1: usmoe faster)\n");
+      "select, 2*T*N*d flop for logits); limit = that rate over the probed limit "
+      "(GEMM flops vs FMA peak for logits/route; 8 or 4 bytes per cell vs DRAM "
+      "bandwidth for scores/select, above 100%% when the data is in cache); "
+      "ratio = base median / usmoe median (> 1: usmoe faster)\n");
 
   int exit_code = 0;
   if (!o.json_path.empty()) {

@@ -65,6 +65,9 @@ const char* UnitName(Unit u) {
   return "items_per_second";
 }
 
+Limits g_limits;
+bool g_have_limits = false;
+
 std::string BenchName(const char* who, const Row& r) {
   std::string n = std::string(who) + "/" + r.stage;
   if (r.policy != "-") n += "/" + r.policy;
@@ -134,13 +137,33 @@ void PrintHeader(const Context& ctx) {
   std::printf("\n");
 }
 
+void SetLimits(const Limits& limits) {
+  g_limits = limits;
+  g_have_limits = true;
+}
+
+double ShareOfLimit(const Row& r, const Stats& s, const char** which) {
+  *which = "";
+  if (!g_have_limits || !s.ok || s.median_ns <= 0) return -1;
+  const double sec = s.median_ns * 1e-9;
+  const double cells = static_cast<double>(r.T) * static_cast<double>(r.N);
+  if (r.stage == "logits" || r.stage == "route") {
+    *which = "FMA";
+    const double flops = 2.0 * cells * static_cast<double>(r.d);
+    return flops / sec / (g_limits.fma_gflops * 1e9);
+  }
+  *which = "DRAM";
+  const double bytes = (r.stage == "scores" ? 8.0 : 4.0) * cells;
+  return bytes / sec / (g_limits.dram_gbps * 1e9);
+}
+
 void PrintTable(const std::vector<Row>& rows) {
   const std::vector<std::string> head = {"stage", "policy", "T", "N", "d", "k",
-                                         "median", "min", "max", "throughput",
+                                         "median", "min", "max", "throughput", "limit",
                                          "baseline", "base median", "ratio", "check"};
   // Columns that are numbers are right-aligned.
   const std::vector<bool> right = {false, false, true, true, true, true, true,
-                                   true, true, true, false, true, true, false};
+                                   true, true, true, true, false, true, true, false};
   std::vector<std::vector<std::string>> cells;
   std::vector<std::string> notes;
   for (const Row& r : rows) {
@@ -152,10 +175,15 @@ void PrintTable(const std::vector<Row>& rows) {
       c.push_back(FormatTime(r.ours.min_ns));
       c.push_back(FormatTime(r.ours.max_ns));
       c.push_back(FormatThroughput(r, r.ours));
+      const char* which = "";
+      const double share = ShareOfLimit(r, r.ours, &which);
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "%.0f%% %s", 100.0 * share, which);
+      c.push_back(share < 0 ? "-" : buf);
     } else if (r.ours.error.rfind("skipped", 0) == 0) {
-      c.insert(c.end(), {"skipped ", "-", "-", "-"});
+      c.insert(c.end(), {"skipped ", "-", "-", "-", "-"});
     } else {
-      c.insert(c.end(), {"failed ", "-", "-", "-"});
+      c.insert(c.end(), {"failed ", "-", "-", "-", "-"});
       notes.push_back(r.stage + "/" + r.policy + ": " + r.ours.error);
     }
     c.push_back(r.base_name);
@@ -179,7 +207,7 @@ void PrintTable(const std::vector<Row>& rows) {
     for (size_t j = 0; j < c.size(); ++j) {
       std::string pad(w[j] - c[j].size(), ' ');
       line += right[j] ? pad + c[j] : c[j] + pad;
-      if (j + 1 < c.size()) line += j == 9 ? " | " : "  ";
+      if (j + 1 < c.size()) line += j == 10 ? " | " : "  ";
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
     std::printf("%s\n", line.c_str());
@@ -188,7 +216,7 @@ void PrintTable(const std::vector<Row>& rows) {
   std::string rule;
   for (size_t j = 0; j < w.size(); ++j) {
     rule += std::string(w[j], '-');
-    if (j + 1 < w.size()) rule += j == 9 ? "-+-" : "  ";
+    if (j + 1 < w.size()) rule += j == 10 ? "-+-" : "  ";
   }
   std::printf("%s\n", rule.c_str());
   for (const auto& c : cells) print_line(c);
@@ -258,6 +286,9 @@ std::string WriteJson(const std::string& path, const Context& ctx,
       o << "      \"baseline_over_ours\": " << JsonNum(r.base.median_ns / s.median_ns)
         << ",\n";
     o << "      \"" << UnitName(r.unit) << "\": " << JsonNum(Rate(r, s)) << ",\n";
+    const char* which = "";
+    const double share = ShareOfLimit(r, s, &which);
+    if (share >= 0) o << "      \"share_of_limit\": " << JsonNum(share) << ",\n";
     o << "      \"label\": \"" << JsonEscape(ours ? "usmoe" : r.base_name) << "\"\n";
     o << "    }";
   };

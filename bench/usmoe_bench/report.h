@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "options.h"
+#include "probe.h"
 #include "timing.h"
 
 namespace usmoe_bench {
@@ -31,6 +32,16 @@ struct Row {
 using Context = std::vector<std::pair<std::string, std::string>>;
 
 void PrintHeader(const Context& ctx);
+
+// The probed limits the `limit` column and the JSON's share_of_limit use
+// (none set: the column shows "-").
+void SetLimits(const Limits& limits);
+
+// This row's rate as a share of the physical limit that bounds it: the FMA
+// peak for the GEMM stages (logits; route, by its gate GEMM's FLOPs), the
+// DRAM read bandwidth for scores (8 bytes per cell: L in, U out) and select
+// (4 bytes per cell). Above 1: the data came from cache. -1: unknown.
+double ShareOfLimit(const Row& r, const Stats& s, const char** which);
 void PrintTable(const std::vector<Row>& rows);
 std::string WriteJson(const std::string& path, const Context& ctx,
                       const std::vector<Row>& rows);  // "" or an error
