@@ -13,6 +13,8 @@
 #include "baselines.h"
 #include "options.h"
 #include "report.h"
+
+#include <unistd.h>
 #include "timing.h"
 #include "usmoe/usmoe.h"
 #include "workloads.h"
@@ -94,8 +96,10 @@ struct Run {
     return r;
   }
 
+  // On a terminal only: piped or redirected output stays clean for tools.
   static void Progress(const std::string& what) {
-    std::fprintf(stderr, "  measuring %s ...\n", what.c_str());
+    static const bool tty = isatty(STDERR_FILENO) != 0;
+    if (tty) std::fprintf(stderr, "  measuring %s ...\n", what.c_str());
   }
 
   // Stage "logits". Fills L (ours, or a fallback when ours fails).
