@@ -76,14 +76,11 @@ usmoe_status CheckFinite(const char* fn, const char* what, const float* m, int64
 usmoe_status CheckFiniteBf16(const char* fn, const char* what, const uint16_t* m,
                              int64_t rows, int64_t cols, const char* row_name,
                              const char* col_name) {
-  const int64_t n = rows * cols;
-  for (int64_t i = 0; i < n; ++i) {
-    if ((m[i] & 0x7F80u) == 0x7F80u)
-      return Fail(USMOE_STATUS_NON_FINITE_INPUT,
-                  "%s: %s[%lld][%lld] is NaN or Inf (%s %lld, %s %lld)", fn, what,
-                  static_cast<long long>(i / cols), static_cast<long long>(i % cols), row_name,
-                  static_cast<long long>(i / cols), col_name, static_cast<long long>(i % cols));
-  }
+  int64_t r, c;
+  if (FindNonFiniteBf16(m, rows, cols, &r, &c))
+    return Fail(USMOE_STATUS_NON_FINITE_INPUT, "%s: %s[%lld][%lld] is NaN or Inf (%s %lld, %s %lld)",
+                fn, what, static_cast<long long>(r), static_cast<long long>(c), row_name,
+                static_cast<long long>(r), col_name, static_cast<long long>(c));
   return USMOE_STATUS_SUCCESS;
 }
 

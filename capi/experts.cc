@@ -139,15 +139,9 @@ USMOE_API usmoe_status usmoe_experts_forward(const usmoe_experts* experts, const
                                              float* y) {
   static const char* fn = "usmoe_experts_forward";
   return usmoe::Guarded(fn, [&]() -> usmoe_status {
-    if (!experts) return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: experts is NULL", fn);
-    if (experts->magic != kExpertsMagic)
-      return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT,
-                         "%s: experts is not a live usmoe_experts handle", fn);
+    if (usmoe_status s = usmoe::CheckHandle(fn, "experts", "usmoe_experts", experts)) return s;
     if (!x) return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: x is NULL", fn);
-    if (!plan) return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: plan is NULL", fn);
-    if (plan->magic != kPlanMagic)
-      return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT,
-                         "%s: plan is not a live usmoe_plan handle", fn);
+    if (usmoe_status s = usmoe::CheckHandle(fn, "plan", "usmoe_plan", plan)) return s;
     if (!y) return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: y is NULL", fn);
     if (usmoe_status s = usmoe::CheckSize(fn, "num_tokens", num_tokens)) return s;
     const usmoe_experts_config& c = experts->config;

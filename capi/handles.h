@@ -8,6 +8,7 @@
 
 #include "src/exec/experts.h"
 #include "src/plan/plan_data.h"
+#include "capi/error.h"
 #include "src/route/route_pipeline.h"
 #include "usmoe/usmoe.h"
 
@@ -39,5 +40,24 @@ struct usmoe_experts {
   usmoe_experts_config config;
   std::shared_ptr<const usmoe::ExpertsImpl> impl;
 };
+
+namespace usmoe {
+
+template <class H> constexpr uint64_t MagicOf();
+template <> constexpr uint64_t MagicOf<usmoe_plan>() { return kPlanMagic; }
+template <> constexpr uint64_t MagicOf<usmoe_router>() { return kRouterMagic; }
+template <> constexpr uint64_t MagicOf<usmoe_experts>() { return kExpertsMagic; }
+
+// INVALID_ARGUMENT unless h is a live handle of its kind, naming the
+// argument (and kind) in the message.
+template <class H>
+usmoe_status CheckHandle(const char* fn, const char* name, const char* kind, const H* h) {
+  if (!h) return Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: %s is NULL", fn, name);
+  if (h->magic != MagicOf<H>())
+    return Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: %s is not a live %s handle", fn, name, kind);
+  return USMOE_STATUS_SUCCESS;
+}
+
+}  // namespace usmoe
 
 #endif  // USMOE_CAPI_HANDLES_H_

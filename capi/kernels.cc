@@ -31,6 +31,17 @@ usmoe_status CheckNoNaN(const char* fn, const float* v, int64_t rows, int64_t co
   return USMOE_STATUS_SUCCESS;
 }
 
+// The checks every kernel over a T×N score matrix starts with: sizes, their
+// product, and no NaN (±Inf are ordered and allowed).
+usmoe_status CheckScoreMatrix(const char* fn, const float* scores, int64_t rows, int64_t cols,
+                              int64_t* cells) {
+  if (!scores) return Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: scores is NULL", fn);
+  if (usmoe_status s = CheckSize(fn, "num_tokens", rows)) return s;
+  if (usmoe_status s = CheckSize(fn, "num_experts", cols)) return s;
+  if (usmoe_status s = CheckProduct(fn, "scores", rows, cols, cells)) return s;
+  return USMOE_STATUS_SUCCESS;
+}
+
 #define USMOE_REQUIRE(ptr)                                                               \
   if (!(ptr)) return ::usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: " #ptr " is NULL", fn)
 #define USMOE_CHECK(expr) \
@@ -137,13 +148,10 @@ USMOE_API usmoe_status usmoe_topk_rows(const float* scores, int64_t num_tokens,
                                        float* values) {
   static const char* fn = "usmoe_topk_rows";
   return usmoe::Guarded(fn, [&]() -> usmoe_status {
-    USMOE_REQUIRE(scores);
+    int64_t n;
+    USMOE_CHECK(usmoe::CheckScoreMatrix(fn, scores, num_tokens, num_experts, &n));
     USMOE_REQUIRE(expert_ids);
     USMOE_REQUIRE(values);
-    USMOE_CHECK(usmoe::CheckSize(fn, "num_tokens", num_tokens));
-    USMOE_CHECK(usmoe::CheckSize(fn, "num_experts", num_experts));
-    int64_t n;
-    USMOE_CHECK(usmoe::CheckProduct(fn, "scores", num_tokens, num_experts, &n));
     if (k < 1 || k > num_experts)
       return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT,
                          "%s: k = %lld, expected in [1, num_experts = %lld]", fn,
@@ -161,13 +169,10 @@ USMOE_API usmoe_status usmoe_topc_cols(const float* scores, int64_t num_tokens,
                                        int64_t* token_ids, float* values) {
   static const char* fn = "usmoe_topc_cols";
   return usmoe::Guarded(fn, [&]() -> usmoe_status {
-    USMOE_REQUIRE(scores);
+    int64_t n;
+    USMOE_CHECK(usmoe::CheckScoreMatrix(fn, scores, num_tokens, num_experts, &n));
     USMOE_REQUIRE(token_ids);
     USMOE_REQUIRE(values);
-    USMOE_CHECK(usmoe::CheckSize(fn, "num_tokens", num_tokens));
-    USMOE_CHECK(usmoe::CheckSize(fn, "num_experts", num_experts));
-    int64_t n;
-    USMOE_CHECK(usmoe::CheckProduct(fn, "scores", num_tokens, num_experts, &n));
     if (capacity < 1 || capacity > num_tokens)
       return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT,
                          "%s: capacity = %lld, expected in [1, num_tokens = %lld]", fn,

@@ -23,10 +23,8 @@ USMOE_API void usmoe_plan_destroy(usmoe_plan* plan) {
 }
 
 USMOE_API usmoe_status usmoe_plan_get_view(const usmoe_plan* plan, usmoe_plan_view* view) {
-  if (!plan) return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "usmoe_plan_get_view: plan is NULL");
-  if (plan->magic != kPlanMagic)
-    return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT,
-                       "usmoe_plan_get_view: plan is not a live usmoe_plan handle");
+  if (usmoe_status s = usmoe::CheckHandle("usmoe_plan_get_view", "plan", "usmoe_plan", plan))
+    return s;
   if (!view) return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "usmoe_plan_get_view: view is NULL");
   constexpr int64_t kMinSize = offsetof(usmoe_plan_view, token_counts) + sizeof(void*);
   const int64_t size = view->struct_size;

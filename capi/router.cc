@@ -163,10 +163,7 @@ USMOE_API void usmoe_router_destroy(usmoe_router* router) {
 USMOE_API usmoe_status usmoe_router_get_config(const usmoe_router* router,
                                                usmoe_router_config* config) {
   static const char* fn = "usmoe_router_get_config";
-  if (!router) return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: router is NULL", fn);
-  if (router->magic != kRouterMagic)
-    return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT,
-                       "%s: router is not a live usmoe_router handle", fn);
+  if (usmoe_status s = usmoe::CheckHandle(fn, "router", "usmoe_router", router)) return s;
   if (!config) return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: config is NULL", fn);
   if (config->struct_size != static_cast<int64_t>(sizeof(usmoe_router_config)))
     return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT,
@@ -182,15 +179,9 @@ USMOE_API usmoe_status usmoe_route(const usmoe_router* router, const void* x,
                                    usmoe_plan* plan) {
   static const char* fn = "usmoe_route";
   return usmoe::Guarded(fn, [&]() -> usmoe_status {
-    if (!router) return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: router is NULL", fn);
-    if (router->magic != kRouterMagic)
-      return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT,
-                         "%s: router is not a live usmoe_router handle", fn);
+    if (usmoe_status s = usmoe::CheckHandle(fn, "router", "usmoe_router", router)) return s;
     if (!x) return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: x is NULL", fn);
-    if (!plan) return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: plan is NULL", fn);
-    if (plan->magic != kPlanMagic)
-      return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT,
-                         "%s: plan is not a live usmoe_plan handle", fn);
+    if (usmoe_status s = usmoe::CheckHandle(fn, "plan", "usmoe_plan", plan)) return s;
     if (usmoe_status s = usmoe::CheckSize(fn, "num_tokens", num_tokens)) return s;
     const usmoe::RouterSpec& spec = router->spec;
     int64_t cells;

@@ -42,6 +42,19 @@ bool FindNonFinite(const float* m, int64_t rows, int64_t cols, int64_t* row, int
   return false;
 }
 
+bool FindNonFiniteBf16(const uint16_t* m, int64_t rows, int64_t cols, int64_t* row,
+                       int64_t* col) {
+  const int64_t n = rows * cols;
+  for (int64_t i = 0; i < n; ++i) {
+    if ((m[i] & 0x7F80u) == 0x7F80u) {  // exponent all ones: Inf or NaN
+      *row = i / cols;
+      *col = i % cols;
+      return true;
+    }
+  }
+  return false;
+}
+
 NonFiniteAt LocateNonFinite(const void* x, bool bf16, const float* logits, int64_t T,
                             int64_t N, int64_t d) {
   NonFiniteAt at;
@@ -50,21 +63,13 @@ NonFiniteAt LocateNonFinite(const void* x, bool bf16, const float* logits, int64
   at.row = t;
   at.kind = 2;
   at.col = e;
-  if (bf16) {
-    const uint16_t* row = static_cast<const uint16_t*>(x) + t * d;
-    for (int64_t j = 0; j < d; ++j) {
-      if ((row[j] & 0x7F80u) == 0x7F80u) {  // exponent all ones: Inf or NaN
-        at.kind = 1;
-        at.col = j;
-        break;
-      }
-    }
-  } else {
-    int64_t r, j;
-    if (FindNonFinite(static_cast<const float*>(x) + t * d, 1, d, &r, &j)) {
-      at.kind = 1;
-      at.col = j;
-    }
+  int64_t r, j;
+  const bool bad_x =
+      bf16 ? FindNonFiniteBf16(static_cast<const uint16_t*>(x) + t * d, 1, d, &r, &j)
+           : FindNonFinite(static_cast<const float*>(x) + t * d, 1, d, &r, &j);
+  if (bad_x) {
+    at.kind = 1;
+    at.col = j;
   }
   return at;
 }

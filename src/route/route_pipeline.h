@@ -53,6 +53,9 @@ struct NonFiniteAt {
 
 // First non-finite value of a rows×cols f32 matrix in row-major order.
 bool FindNonFinite(const float* m, int64_t rows, int64_t cols, int64_t* row, int64_t* col);
+// The same for bf16 bit patterns.
+bool FindNonFiniteBf16(const uint16_t* m, int64_t rows, int64_t cols, int64_t* row,
+                       int64_t* col);
 
 // Finds the first token whose logits row is non-finite. A NaN/Inf in x_t
 // always poisons every logit of row t (Inf·w is ±Inf or NaN, NaN spreads),
