@@ -81,9 +81,9 @@ HWY_INLINE double FixedOrderSum(const float* HWY_RESTRICT v, int64_t n) {
 
 // One row: U = (1-α)·softmax(row) + α·sigmoid(row)·2/N (sigmoid term only if
 // with_sigmoid). The unnormalised exponentials are parked in u between passes.
-void ScoreRow(const float* HWY_RESTRICT x, int64_t n, float alpha, bool with_sigmoid,
-              float* HWY_RESTRICT u) {
-  const hn::ScalableTag<float> d;
+template <class D>
+void ScoreRowT(D d, const float* HWY_RESTRICT x, int64_t n, float alpha, bool with_sigmoid,
+               float* HWY_RESTRICT u) {
   const hn::CappedTag<float, 1> d1;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
   const int64_t n_main = n - n % lanes;
@@ -131,6 +131,20 @@ void ScoreRow(const float* HWY_RESTRICT x, int64_t n, float alpha, bool with_sig
     const float s = hn::GetLane(Sigmoid(d1, hn::Set(d1, x[i])));
     u[i] = u[i] * ft_scale + s * fe_scale;
   }
+}
+
+// Rows shorter than a full vector (N = 8 under AVX-512) would otherwise go
+// through the one-lane tail; a narrower tag keeps them vectorised. Every
+// cell takes the same element-wise arithmetic whatever the tag.
+void ScoreRow(const float* HWY_RESTRICT x, int64_t n, float alpha, bool with_sigmoid,
+              float* HWY_RESTRICT u) {
+  const hn::ScalableTag<float> d;
+  if (n >= static_cast<int64_t>(hn::Lanes(d))) return ScoreRowT(d, x, n, alpha, with_sigmoid, u);
+  const hn::CappedTag<float, 8> d8;
+  if (n >= static_cast<int64_t>(hn::Lanes(d8))) return ScoreRowT(d8, x, n, alpha, with_sigmoid, u);
+  const hn::CappedTag<float, 4> d4;
+  if (n >= static_cast<int64_t>(hn::Lanes(d4))) return ScoreRowT(d4, x, n, alpha, with_sigmoid, u);
+  ScoreRowT(hn::CappedTag<float, 1>(), x, n, alpha, with_sigmoid, u);
 }
 
 // α·softmax over the valid rows of one group, per column, added to U.
