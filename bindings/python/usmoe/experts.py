@@ -10,6 +10,7 @@ from ._capi import (
     ACTIVATION_GELU_ERF, ACTIVATION_GELU_TANH, ACTIVATION_RELU, ACTIVATION_SWIGLU,
     ExpertsConfig, check, lib)
 from ._errors import Error
+from ._lifetime import OwnedHandle
 from .routing import Plan
 
 __all__ = ["Experts"]
@@ -22,7 +23,7 @@ ACTIVATIONS = {
 }
 
 
-class Experts:
+class Experts(OwnedHandle):
     """The routed (and optional shared) experts of an MoE layer.
 
     Each routed expert e is an FFN:
@@ -44,6 +45,8 @@ class Experts:
     The weights are copied and packed at creation. Release the C object
     with ``close()``, a ``with`` block, or by dropping the last reference.
     """
+
+    _what = "experts object"
 
     def __init__(self, w1, w3, w2, activation="swiglu", shared_w1=None, shared_w3=None,
                  shared_w2=None, dtype="float32"):
@@ -95,22 +98,7 @@ class Experts:
         self._N, self._d, self._f, self._S, self._fs = N, d, f, S, fs
         self._activation = activation
 
-    def close(self):
-        """Releases the C experts object now (idempotent)."""
-        if self._finalizer is not None:
-            self._finalizer()
-
-    @property
-    def closed(self):
-        """True once the C experts object has been released."""
-        return self._finalizer is None or not self._finalizer.alive
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
+    # Lifetime (close, closed, with): OwnedHandle.
 
     @property
     def num_experts(self):
@@ -155,15 +143,14 @@ class Experts:
             usmoe.Error: bad x/out, a closed plan, a plan of another T or N,
                 NaN/Inf in x.
         """
-        if self.closed:
-            raise Error("the experts object is closed (released by close())")
+        handle = self._live_handle()
         if not isinstance(plan, Plan):
             raise Error(f"plan: expected a usmoe.Plan, got {type(plan).__name__}")
         ph = plan._live_handle()
         xa = A.check_input("x", x, np.float32, (None, self._d))
         T = int(xa.shape[0])
         y = A.check_output("out", out, np.float32, (T, self._d))
-        check(lib.usmoe_experts_forward(self._handle, A.ptr(xa, ctypes.c_float), T, ph,
+        check(lib.usmoe_experts_forward(handle, A.ptr(xa, ctypes.c_float), T, ph,
                                         A.ptr(y, ctypes.c_float)))
         return y
 

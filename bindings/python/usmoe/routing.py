@@ -11,6 +11,7 @@ from ._capi import (
     GATE_NORM_SELECTED, POLICY_EXPERT_CHOICE, POLICY_TOKEN_CHOICE, POLICY_UNIFIED,
     PlanView, RouterConfig, check, lib)
 from ._errors import Error
+from ._lifetime import OwnedHandle
 
 __all__ = ["Router", "Plan"]
 
@@ -36,7 +37,7 @@ _NAMES = {
 }
 
 
-class Plan:
+class Plan(OwnedHandle):
     """The result of one ``Router.route`` call: which tokens go to which experts.
 
     The plan is grouped by expert: expert ``e`` owns the entries
@@ -71,6 +72,8 @@ class Plan:
             None unless the router was made with ``token_view=True``.
     """
 
+    _what = "plan"
+
     def __init__(self, handle):
         # Private: plans are made by Router.route.
         self._handle = ctypes.c_void_p(handle)
@@ -100,27 +103,7 @@ class Plan:
             if a is not None:
                 a.flags.writeable = False
 
-    # -- lifetime
-    def close(self):
-        """Releases the C plan handle now (idempotent). The arrays stay valid."""
-        self._finalizer()
-
-    @property
-    def closed(self):
-        """True once the C plan handle has been released."""
-        return not self._finalizer.alive
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def _live_handle(self):
-        if not self._finalizer.alive:
-            raise Error("the plan is closed (its C handle was released by close())")
-        return self._handle
+    # Lifetime: OwnedHandle. close() releases the C plan; the arrays stay valid.
 
     # -- sizes
     @property
@@ -217,7 +200,7 @@ class Plan:
                 f"selected={self._c}{state}>")
 
 
-class Router:
+class Router(OwnedHandle):
     """A router: gate weights plus a routing policy.
 
     Args:
@@ -261,6 +244,8 @@ class Router:
     a ``with`` block, or by dropping the last reference.
     """
 
+    _what = "router"
+
     def __init__(self, gate_weight, policy="unified", k=8.0, alpha=None,
                  expert_score="sigmoid", gate_norm="none", capacity_factor=1.0,
                  dtype="float32", keep_scores=False, token_view=False):
@@ -287,28 +272,8 @@ class Router:
         self._cfg = cfg
         self._storage = A.storage_dtype(dt)
 
-    # -- lifetime
-    def close(self):
-        """Releases the C router now (idempotent). Plans already made stay valid."""
-        if self._finalizer is not None:
-            self._finalizer()
-
-    @property
-    def closed(self):
-        """True once the C router has been released."""
-        return self._finalizer is None or not self._finalizer.alive
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def _live_handle(self):
-        if self.closed:
-            raise Error("the router is closed (its C handle was released by close())")
-        return self._handle
+    # Lifetime: OwnedHandle. close() releases the C router; plans already made
+    # stay valid.
 
     # -- configuration
     @property
