@@ -11,6 +11,7 @@
 #include "capi/error.h"
 #include "src/route/route_pipeline.h"
 #include "src/gate/logits.h"
+#include "src/gemm/gemm_bf16.h"
 #include "src/runtime/threads.h"
 #include "src/scores/scores.h"
 #include "src/select/select_keys.h"
@@ -70,26 +71,24 @@ USMOE_API usmoe_status usmoe_logits(const void* x, const void* w, usmoe_dtype dt
     USMOE_CHECK(usmoe::CheckProduct(fn, "x", num_tokens, dim, &nx));
     USMOE_CHECK(usmoe::CheckProduct(fn, "w", num_experts, dim, &nw));
     USMOE_CHECK(usmoe::CheckProduct(fn, "logits", num_tokens, num_experts, &nl));
-    // W is widened (exactly) and packed per call; X is read in place, bf16
-    // widened on the fly by the kernel.
-    std::vector<float> wf;
-    const float* wp = static_cast<const float*>(w);
-    if (dtype == USMOE_DTYPE_BF16) {
-      wf.resize(nw);
-      usmoe::Bf16ToF32(static_cast<const uint16_t*>(w), nw, wf.data());
-      wp = wf.data();
-    }
+    // W is checked and packed per call, for the GEMM of its dtype; X is read
+    // in place. Computed aside: an overflow found afterwards must not leave a
+    // partial write.
     (void)nx;
-    USMOE_CHECK(usmoe::CheckFinite(fn, "w", wp, num_experts, dim, "expert", "feature"));
-    std::vector<float> packed(usmoe::PackedGateSize(num_experts, dim));
-    usmoe::PackGateWeight(wp, num_experts, dim, packed.data());
-    // Computed aside: an overflow found afterwards must not leave a partial write.
     std::vector<float> out(nl);
     const bool bf16 = dtype == USMOE_DTYPE_BF16;
     if (bf16) {
-      usmoe::GateLogitsBf16(static_cast<const uint16_t*>(x), packed.data(), num_tokens,
-                            num_experts, dim, out.data());
+      const auto* wb = static_cast<const uint16_t*>(w);
+      USMOE_CHECK(usmoe::CheckFiniteBf16(fn, "w", wb, num_experts, dim, "expert", "feature"));
+      std::vector<uint16_t> packed(usmoe::PackedBf16PairsSize(num_experts, dim));
+      usmoe::PackBf16Pairs(wb, num_experts, dim, packed.data());
+      usmoe::GemmBf16(static_cast<const uint16_t*>(x), packed.data(), num_tokens, num_experts,
+                      dim, out.data());
     } else {
+      const auto* wf = static_cast<const float*>(w);
+      USMOE_CHECK(usmoe::CheckFinite(fn, "w", wf, num_experts, dim, "expert", "feature"));
+      std::vector<float> packed(usmoe::PackedGateSize(num_experts, dim));
+      usmoe::PackGateWeight(wf, num_experts, dim, packed.data());
       usmoe::GateLogitsF32(static_cast<const float*>(x), packed.data(), num_tokens, num_experts,
                            dim, out.data());
     }

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "src/gate/logits.h"
+#include "src/gemm/gemm_bf16.h"
 #include "src/runtime/threads.h"
 #include "src/scores/scores.h"
 #include "src/select/topc_global.h"
@@ -189,16 +190,18 @@ void SelectUnified(const RouterSpec& spec, const float* U, const int64_t* offset
 
 }  // namespace
 
-NonFiniteAt RoutePipeline(const RouterSpec& spec, const float* w, const void* x,
+NonFiniteAt RoutePipeline(const RouterSpec& spec, const void* w, const void* x,
                           int64_t T, const int64_t* offsets, int64_t G,
                           const uint8_t* valid, RouteScratch* s, PlanData* out) {
   const int64_t N = spec.num_experts, d = spec.dim;
   NonFiniteAt bad;
   s->logits.resize(T * N);
   if (spec.bf16) {
-    GateLogitsBf16(static_cast<const uint16_t*>(x), w, T, N, d, s->logits.data());
+    GemmBf16(static_cast<const uint16_t*>(x), static_cast<const uint16_t*>(w), T, N, d,
+             s->logits.data());
   } else {
-    GateLogitsF32(static_cast<const float*>(x), w, T, N, d, s->logits.data());
+    GateLogitsF32(static_cast<const float*>(x), static_cast<const float*>(w), T, N, d,
+                  s->logits.data());
   }
   bad = LocateNonFinite(x, spec.bf16, s->logits.data(), T, N, d);
   if (bad.kind != 0) return bad;

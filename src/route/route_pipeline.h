@@ -70,10 +70,11 @@ int64_t ExpertCapacity(double capacity_factor, double k, int64_t valid_tokens,
                        int64_t num_experts);
 int64_t UnifiedBudget(double k, int64_t valid_tokens, int64_t num_experts);
 
-// w: the router weight packed by PackGateWeight. group_offsets: G+1 entries.
+// w: the router weight packed by PackGateWeight (f32 routers) or by
+// PackBf16Pairs (spec.bf16: the bf16 GEMM, src/gemm/gemm_bf16.h). group_offsets: G+1 entries.
 // On success fills *out (every field) and returns kind 0; on non-finite
 // input returns where, and *out is untouched.
-NonFiniteAt RoutePipeline(const RouterSpec& spec, const float* w, const void* x,
+NonFiniteAt RoutePipeline(const RouterSpec& spec, const void* w, const void* x,
                           int64_t num_tokens, const int64_t* group_offsets,
                           int64_t num_groups, const uint8_t* valid,
                           RouteScratch* scratch, PlanData* out);
