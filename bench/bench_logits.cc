@@ -103,7 +103,8 @@ void RunOnednn(benchmark::State& st, int64_t T, int64_t N, int64_t d, bool bf16,
       dnnl::reorder(wei_u, wei).execute(strm, wei_u, wei);
       strm.wait();
     }
-    st.SetLabel(std::string(pd.impl_info_str()) + ", OMP_NUM_THREADS threads");
+    st.SetLabel(std::string(pd.impl_info_str()) + ", " +
+                std::to_string(omp_get_max_threads()) + " OpenMP threads");
     for (auto _ : st) {
       mm.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
       strm.wait();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Cross-builds usmoe for aarch64 (USMOE_MINIMAL: no oneDNN, no benchmarks) and
-# runs the C++ GoogleTest suite under user-mode qemu on two CPU models:
+# runs the C++ GoogleTest suites (usmoe_tests, usmoe_kernel_tests) under
+# user-mode qemu on two CPU models:
 #   cortex-a72  NEON only        (Highway picks NEON)
 #   max         512-bit SVE/SVE2 (Highway picks SVE2)
 # then reports the stripped size of the aarch64 and x86-64 MINIMAL libusmoe.so.
@@ -45,7 +46,7 @@ echo "run_arm: toolchain ready after $((SECONDS - start)) s"
 
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
   -DCMAKE_BUILD_TYPE=Release -DUSMOE_MINIMAL=ON -DUSMOE_BUILD_TESTS=ON >/dev/null
-cmake --build "$BUILD" -j"$JOBS" --target usmoe usmoe_tests
+cmake --build "$BUILD" -j"$JOBS" --target usmoe usmoe_tests usmoe_kernel_tests
 echo "run_arm: built after $((SECONDS - start)) s"
 
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
@@ -55,13 +56,15 @@ for cpu in $CPUS; do
   t0=$SECONDS
   log=$(mktemp)
   set +e
-  (cd "$BUILD" && qemu-aarch64 -cpu "$cpu" ./usmoe_tests --gtest_brief=1 \
-     --gtest_filter="$FILTER") >"$log" 2>&1
-  st=$?
+  st=0
+  for t in usmoe_tests usmoe_kernel_tests; do
+    (cd "$BUILD" && qemu-aarch64 -cpu "$cpu" ./$t --gtest_brief=1 \
+       --gtest_filter="$FILTER") >>"$log" 2>&1 || st=1
+  done
   set -e
   tail -n 25 "$log"
-  ran=$(grep -Eo '^\[==========\] [0-9]+ tests? from [0-9]+ test suites? ran' "$log" | grep -Eo '[0-9]+' | head -1 || true)
-  passed=$(grep -Eo '^\[  PASSED  \] [0-9]+' "$log" | grep -Eo '[0-9]+$' || echo 0)
+  ran=$(grep -Eo '^\[==========\] [0-9]+ tests? from [0-9]+ test suites? ran' "$log" | grep -Eo '^\[==========\] [0-9]+' | grep -Eo '[0-9]+$' | paste -sd+ | bc || true)
+  passed=$(grep -Eo '^\[  PASSED  \] [0-9]+' "$log" | grep -Eo '[0-9]+$' | paste -sd+ | bc || echo 0)
   failed=$(( ${ran:-0} - ${passed:-0} ))
   line="qemu -cpu $cpu: ${ran:-?} tests ran, ${passed:-0} passed, ${failed:-0} failed, exit $st, $((SECONDS - t0)) s"
   echo "run_arm: $line"

@@ -27,7 +27,13 @@
  * Results never depend on the thread count. They are bit-identical across the
  * SIMD targets with fused multiply-add (AVX-512, AVX2, NEON, SVE); targets
  * without it (SSE4, SSSE3, scalar) may round a score differently in its last
- * bit, and their selection is exact for the scores they computed.
+ * bit, and their selection is exact for the scores they computed. Exception:
+ * with bf16 data (USMOE_DTYPE_BF16) on a CPU with avx512_bf16, the AVX-512
+ * targets compute logits with vdpbf16ps (two products added per step,
+ * denormal inputs and results flushed to zero), so bf16 logits there may
+ * differ from other targets' in their last bits; the error against the exact
+ * dot product stays within 2·d·2^-24·Σ|x_i·w_i| plus the |x_i·w_i| of
+ * denormal inputs plus d·2^-126.
  *
  * Routing semantics (scores, policies, ties, groups, masks) are those of
  * "Unified Sparse Mixture of Experts" (Do, Le, Tran; arXiv 2503.22996) as
@@ -312,7 +318,10 @@ USMOE_API usmoe_status usmoe_experts_forward(const usmoe_experts* experts,
 /* The stages of usmoe_route, one at a time, for composition and
  * benchmarking. Same checks and tie rules as usmoe_route. */
 
-/* logits: L = X Wᵀ, T×N f32. x: T×d, w: N×d, both of dtype. */
+/* logits: L = X Wᵀ, T×N f32. x: T×d, w: N×d, both of dtype. bf16: f32
+ * accumulation of the exact products; see the numerics note at the top for
+ * the avx512_bf16 (vdpbf16ps) case. W is packed on every call: to reuse it,
+ * use a router. */
 USMOE_API usmoe_status usmoe_logits(const void* x, const void* w,
                                     usmoe_dtype dtype, int64_t num_tokens,
                                     int64_t num_experts, int64_t dim,

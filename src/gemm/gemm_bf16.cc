@@ -28,6 +28,13 @@
 #include "src/gemm/gemm_bf16_avx512bf16.h"
 #include "src/runtime/threads.h"
 
+// A k-pair read as one 32-bit lane has its even element in the low half (the
+// pair layout is fixed in memory; the widening shifts and vdpbf16ps's pair
+// order both assume this byte order).
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "GemmBf16 assumes a little-endian CPU"
+#endif
+
 HWY_BEFORE_NAMESPACE();
 namespace usmoe {
 namespace HWY_NAMESPACE {
@@ -208,9 +215,8 @@ void GemmBf16(const uint16_t* HWY_RESTRICT x, int64_t ldx, const uint16_t* HWY_R
 #if USMOE_HAVE_AVX512BF16_GEMM && (HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL)
   if (UseAvx512Bf16()) return GemmBf16Avx512Bf16(x, ldx, packed, m, n, k, y, ldy);
 #endif
-  // The packed pairs are read as 32-bit lanes (PackBf16Pairs writes them
-  // from a uint16_t buffer; the bytes are the same on a little-endian CPU,
-  // which every Highway target of this build is).
+  // The packed pairs are read as 32-bit lanes whose low half is the even
+  // element: the little-endian order checked at the top of this file.
   const uint32_t* w = reinterpret_cast<const uint32_t*>(packed);
   const int64_t blocks = (m + kRowBlock - 1) / kRowBlock;
   const bool parallel = blocks > 1 && m * n * k > (int64_t{1} << 20) && !omp_in_parallel();
