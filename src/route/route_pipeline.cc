@@ -113,8 +113,11 @@ void SelectTokenChoice(const RouterSpec& spec, const float* U, int64_t T,
 }
 
 // Each expert's column of valid rows is copied out (a transpose of the
-// group), then selected exactly like the global top-c: threshold, then an
-// ascending compaction, which yields tokens already in plan order.
+// group), then selected exactly: a binned threshold (topc_binned.cc), then
+// an ascending compaction, which yields tokens already in plan order.
+// (Selecting column-wise straight from the row-major block, vectors across
+// columns, measured 1.7x slower: each row's 16 bins must be extracted lane
+// by lane to reach 16 different histograms.)
 void SelectExpertChoice(const RouterSpec& spec, const float* U, const int64_t* offsets,
                         int64_t G, const uint8_t* valid, RouteScratch* s) {
   const int64_t N = spec.num_experts;
@@ -131,6 +134,10 @@ void SelectExpertChoice(const RouterSpec& spec, const float* U, const int64_t* o
     s->row_of.resize(tv);
     for (int64_t r = 0, i = 0; r < rows; ++r)
       if (!vg || vg[r]) s->row_of[i++] = r0 + r;
+    if (cap == tv) {  // every valid row, no search
+      for (int64_t i = 0; i < tv; ++i) std::memset(sel + s->row_of[i] * N, 1, N);
+      continue;
+    }
     s->columns.resize(N * tv);
     float* cols = s->columns.data();
     GatherColumns(U, N, s->row_of.data(), tv, cols);
@@ -138,13 +145,9 @@ void SelectExpertChoice(const RouterSpec& spec, const float* U, const int64_t* o
 #pragma omp parallel for schedule(dynamic) num_threads(threads) if (rows * N > (1 << 15))
     for (int64_t e = 0; e < N; ++e) {
       const int me = omp_get_thread_num();
-      if (cap == tv) {
-        for (int64_t i = 0; i < tv; ++i) sel[s->row_of[i] * N + e] = 1;
-        continue;
-      }
       uint32_t* picked = s->picked.data() + me * (tv + 64);
       const float* col = cols + e * tv;
-      const TopCThreshold th = FindTopCThresholdSampled(col, tv, cap, &s->topc[me]);
+      const TopCThreshold th = FindTopCThresholdBinned(col, tv, cap, &s->topc[me].binned);
       const int64_t m = CompactTopCIndices(col, tv, th, picked);
       for (int64_t i = 0; i < m; ++i) sel[s->row_of[picked[i]] * N + e] = 1;
     }

@@ -95,7 +95,7 @@ HWY_EXPORT(CompactIndices);
 
 namespace {
 constexpr int64_t kSample = 2048;
-// Below this many candidates a plain nth_element is cheaper than a round.
+// Below this many candidates the binned select is cheaper than a round.
 constexpr int64_t kTopCFinishCells = 1024;
 constexpr int64_t kSlack = 64;  // room for full-vector compress stores
 }  // namespace
@@ -139,8 +139,8 @@ void Bracket(const float* v, int64_t n, int64_t need, std::vector<float>* sample
 
 TopCThreshold FindTopCThresholdSampled(const float* v, int64_t n, int64_t c, TopCScratch* s) {
   // Each round keeps only the cells inside the bracket (a few percent), so
-  // rounds shrink the set geometrically; the last few thousand cells go to
-  // nth_element. `need` is the rank of the threshold inside the current set.
+  // rounds shrink the set geometrically; the last thousand cells or so go to
+  // the binned exact select. `need` is the rank of the threshold inside the current set.
   const float* cur = v;
   int64_t cur_n = n, need = c;
   s->cand_values.resize(2 * (n + kSlack));
@@ -157,16 +157,7 @@ TopCThreshold FindTopCThresholdSampled(const float* v, int64_t n, int64_t c, Top
     cur = next;
     cur_n = m;
   }
-  s->sample.assign(cur, cur + cur_n);
-  std::nth_element(s->sample.begin(), s->sample.begin() + (need - 1), s->sample.end(),
-                   std::greater<float>());
-  const float kf = s->sample[need - 1];
-  int64_t greater = 0;
-  for (int64_t i = 0; i < cur_n; ++i) greater += cur[i] > kf;
-  TopCThreshold th;
-  th.key = OrderedKey(kf);
-  th.ties = need - greater;
-  return th;
+  return FindTopCThresholdBinned(cur, cur_n, need, &s->binned);
 }
 
 void GatherColumns(const float* src, int64_t n, const int64_t* rows, int64_t m, float* cols) {

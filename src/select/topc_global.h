@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "src/select/topc_binned.h"
 #include "src/select/topc_radix.h"
 
 namespace usmoe {
@@ -12,6 +13,7 @@ namespace usmoe {
 struct TopCScratch {
   std::vector<float> cand_values;  // two ping-pong candidate buffers
   std::vector<float> sample;
+  BinnedScratch binned;            // the exact finish among the candidates
 };
 
 // The exact threshold of the top-c of values[0..n): rounds of bracketing
