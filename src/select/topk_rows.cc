@@ -117,6 +117,93 @@ HWY_INLINE void TopKBlockVertical(const int32_t* HWY_RESTRICT block, int64_t n,
   for (int j = 0; j < K; ++j) hn::StoreU(ri[j], di, out_ids + j * lanes);
 }
 
+#if HWY_TARGET != HWY_SCALAR
+// K <= 8: each (key, expert) pair packed into one int64, the key in the high
+// half and 0xFFFFFFFF - expert in the low half, so a compare-exchange is one
+// Max and one Min and still applies the tie rule (equal keys: the larger low
+// half, the lower expert, wins). 2 ops per step against 9 with separate key
+// and expert vectors, at half the lanes. The packed pair needs 64-bit
+// Min/Max, which AVX-512 has natively and the other targets emulate.
+template <int K>
+HWY_INLINE void TopKBlockVertical64(const int32_t* HWY_RESTRICT block, int64_t n,
+                                    int32_t* HWY_RESTRICT out_ids) {
+  const hn::ScalableTag<int32_t> di;
+  const hn::Half<decltype(di)> dh;
+  const hn::Rebind<int64_t, decltype(dh)> d64;
+  using V64 = hn::Vec<decltype(d64)>;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(di));
+  const int64_t half = static_cast<int64_t>(hn::Lanes(d64));
+  HWY_ALIGN int64_t packed[hn::MaxLanes(d64)];
+  // One half of the block's tokens at a time: K live accumulators, which
+  // GCC keeps in registers (two halves at once, 2K, it spilled).
+  for (int64_t h = 0; h < 2; ++h) {
+    V64 r[K];
+#pragma GCC unroll 16
+    for (int j = 0; j < K; ++j) r[j] = hn::Set(d64, INT64_MIN);
+    const int32_t* src = block + h * half;
+    for (int64_t e = 0; e < n; ++e) {
+      const auto v = hn::LoadU(dh, src + e * lanes);
+      const auto tag = hn::Set(d64, static_cast<int64_t>(0xFFFFFFFFu - static_cast<uint32_t>(e)));
+      V64 a = hn::Or(hn::ShiftLeft<32>(hn::PromoteTo(d64, v)), tag);
+#pragma GCC unroll 16
+      for (int j = 0; j < K; ++j) {
+        const V64 t = hn::Max(r[j], a);
+        a = hn::Min(r[j], a);
+        r[j] = t;
+      }
+    }
+    for (int j = 0; j < K; ++j) {
+      hn::Store(r[j], d64, packed);
+      for (int64_t i = 0; i < half; ++i)
+        out_ids[j * lanes + h * half + i] =
+            static_cast<int32_t>(0xFFFFFFFFu - static_cast<uint32_t>(packed[i]));
+    }
+  }
+}
+#endif  // HWY_TARGET != HWY_SCALAR
+
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// 16x16 int32 transpose in registers: r[i] holds row i, afterwards r[j]
+// holds column j. 32-bit then 64-bit interleaves transpose 4x4 tiles inside
+// each 128-bit block; a 4x4 transpose of the blocks finishes it. About 80
+// shuffles for 256 keys, against a scalar store per key (which cost as much
+// as the whole selection: measured 42% of top-8 of 64).
+HWY_INLINE void Transpose16x16(hn::Vec<hn::ScalableTag<int32_t>>* r) {
+  const hn::ScalableTag<int32_t> d;
+  const hn::Repartition<int64_t, decltype(d)> d64;
+  using V = hn::Vec<decltype(d)>;
+  HWY_ALIGN static constexpr int32_t kSwap[16] = {4, 5, 6, 7, 0, 1, 2, 3,
+                                                  12, 13, 14, 15, 8, 9, 10, 11};
+  const auto swap = hn::SetTableIndices(d, kSwap);
+  V t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = hn::InterleaveLower(d, r[i], r[i + 1]);
+    t[i + 1] = hn::InterleaveUpper(d, r[i], r[i + 1]);
+  }
+  // u[4g + j]: blocks b = 0..3 hold column j + 4b of rows 4g..4g+3.
+  for (int g = 0; g < 4; ++g) {
+    const V* tg = t + 4 * g;
+    const auto a0 = hn::BitCast(d64, tg[0]), a1 = hn::BitCast(d64, tg[1]);
+    const auto a2 = hn::BitCast(d64, tg[2]), a3 = hn::BitCast(d64, tg[3]);
+    u[4 * g + 0] = hn::BitCast(d, hn::InterleaveLower(d64, a0, a2));
+    u[4 * g + 1] = hn::BitCast(d, hn::InterleaveUpper(d64, a0, a2));
+    u[4 * g + 2] = hn::BitCast(d, hn::InterleaveLower(d64, a1, a3));
+    u[4 * g + 3] = hn::BitCast(d, hn::InterleaveUpper(d64, a1, a3));
+  }
+  for (int j = 0; j < 4; ++j) {
+    const V a0 = u[j], a1 = u[4 + j], a2 = u[8 + j], a3 = u[12 + j];
+    const V p0 = hn::OddEvenBlocks(hn::TableLookupLanes(a1, swap), a0);
+    const V p1 = hn::OddEvenBlocks(a1, hn::TableLookupLanes(a0, swap));
+    const V p2 = hn::OddEvenBlocks(hn::TableLookupLanes(a3, swap), a2);
+    const V p3 = hn::OddEvenBlocks(a3, hn::TableLookupLanes(a2, swap));
+    r[j] = hn::ConcatLowerLower(d, p2, p0);
+    r[j + 8] = hn::ConcatUpperUpper(d, p2, p0);
+    r[j + 4] = hn::ConcatLowerLower(d, p3, p1);
+    r[j + 12] = hn::ConcatUpperUpper(d, p3, p1);
+  }
+}
+#endif
+
 // Rows [t0, t0+L): keys transposed into L1 scratch, selected, written back.
 HWY_INLINE void TopKBlock(const float* HWY_RESTRICT scores, int64_t t0, int64_t n, int64_t k,
                           const uint8_t* valid, int32_t* HWY_RESTRICT scratch,
@@ -128,18 +215,39 @@ HWY_INLINE void TopKBlock(const float* HWY_RESTRICT scores, int64_t t0, int64_t 
   int32_t* out_ids = scratch;                                // 16 × L
   int32_t* row_keys = out_ids + kTopKVectorMaxK * lanes;     // one row
   int32_t* block = row_keys + n + lanes;                     // n × L
-  for (int64_t i = 0; i < lanes; ++i) {
-    const float* row = scores + (t0 + i) * n;
-    int64_t e = 0;
-    for (; e + lanes <= n; e += lanes) hn::StoreU(SignedKeys(df, hn::LoadU(df, row + e)), di, row_keys + e);
-    for (; e < n; ++e) row_keys[e] = hn::GetLane(SignedKeys(df1, hn::Set(df1, row[e])));
-    for (e = 0; e < n; ++e) block[e * lanes + i] = row_keys[e];
+  int64_t e_simd = 0;  // experts [0, e_simd) transposed in registers
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  for (; e_simd + 16 <= n; e_simd += 16) {
+    hn::Vec<decltype(di)> r[16];
+    for (int64_t i = 0; i < 16; ++i)
+      r[i] = SignedKeys(df, hn::LoadU(df, scores + (t0 + i) * n + e_simd));
+    Transpose16x16(r);
+    for (int64_t j = 0; j < 16; ++j) hn::StoreU(r[j], di, block + (e_simd + j) * lanes);
+  }
+#endif
+  if (e_simd < n) {
+    for (int64_t i = 0; i < lanes; ++i) {
+      const float* row = scores + (t0 + i) * n;
+      int64_t e = e_simd;
+      for (; e + lanes <= n; e += lanes)
+        hn::StoreU(SignedKeys(df, hn::LoadU(df, row + e)), di, row_keys + e);
+      for (; e < n; ++e) row_keys[e] = hn::GetLane(SignedKeys(df1, hn::Set(df1, row[e])));
+      for (e = e_simd; e < n; ++e) block[e * lanes + i] = row_keys[e];
+    }
   }
   switch (k) {
+#if HWY_TARGET != HWY_SCALAR
+#define USMOE_TOPK_CASE(K) \
+  case K: TopKBlockVertical64<K>(block, n, out_ids); break;
+#else
 #define USMOE_TOPK_CASE(K) \
   case K: TopKBlockVertical<K>(block, n, out_ids); break;
+#endif
     USMOE_TOPK_CASE(1) USMOE_TOPK_CASE(2) USMOE_TOPK_CASE(3) USMOE_TOPK_CASE(4)
     USMOE_TOPK_CASE(5) USMOE_TOPK_CASE(6) USMOE_TOPK_CASE(7) USMOE_TOPK_CASE(8)
+#undef USMOE_TOPK_CASE
+#define USMOE_TOPK_CASE(K) \
+  case K: TopKBlockVertical<K>(block, n, out_ids); break;
     USMOE_TOPK_CASE(9) USMOE_TOPK_CASE(10) USMOE_TOPK_CASE(11) USMOE_TOPK_CASE(12)
     USMOE_TOPK_CASE(13) USMOE_TOPK_CASE(14) USMOE_TOPK_CASE(15) USMOE_TOPK_CASE(16)
 #undef USMOE_TOPK_CASE
@@ -167,7 +275,7 @@ void TopKRowsVec(const float* HWY_RESTRICT scores, int64_t rows, int64_t n, int6
   // Vertical blocks win while the K-deep exchange chain per expert is cheap
   // next to k horizontal passes: measured 127 vs 252 ns/token at N=64, k=8,
   // but 503 vs 433 at N=256 (one Zen 5 core).
-  const int64_t full = (lanes > 1 && n <= 128) ? rows / lanes * lanes : 0;
+  const int64_t full = (lanes > 1 && (k <= 8 ? n <= 1024 : n <= 128)) ? rows / lanes * lanes : 0;
 #endif
 #pragma omp parallel num_threads(NumThreads()) if (rows * n > (1 << 15))
   {
