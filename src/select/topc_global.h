@@ -29,8 +29,6 @@ int64_t CompactTopCIndices(const float* values, int64_t n, TopCThreshold th, uin
 
 // cols[e·m + i] = src[row(i)·n + e] for i < m, where row(i) = rows[i], or i
 // when rows is null: the columns of the selected rows, one after another.
-// Blocked by 16 rows so each column's writes are contiguous runs (a naive
-// column-at-a-time copy touches a new page per element).
 void GatherColumns(const float* src, int64_t n, const int64_t* rows, int64_t m, float* cols);
 
 }  // namespace usmoe
