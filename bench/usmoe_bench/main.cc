@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "baselines.h"
+#include "moe_stage.h"
 #include "options.h"
 #include "report.h"
 
@@ -436,47 +437,92 @@ int Main(int argc, char** argv) {
   PrintHeader(ctx);
   std::fflush(stdout);
 
-  Workload wl = MakeWorkload(o);
-  Run run{o, wl, TimingPolicy{o.min_time, o.min_runs},
-          o.groups > 1 ? wl.group_sizes.data() : nullptr, o.groups > 1 ? o.groups : 0,
-          {}, {}};
-
-  std::vector<float> L, U;
-  run.Logits(&L);
-  for (usmoe_policy p : o.policies) {
-    run.Scores(p, L, &U);
-    run.Select(p, U);
-    run.Route(p);
+  std::vector<Row> rows;
+  std::vector<std::string> notes;
+  if (o.stage != "moe") {
+    for (int64_t T : o.TokensFor("route")) {
+      Options ot = o;
+      ot.tokens = T;
+      Workload wl = MakeWorkload(ot);
+      Run run{ot, wl, TimingPolicy{o.min_time, o.min_runs},
+              o.groups > 1 ? wl.group_sizes.data() : nullptr, o.groups > 1 ? o.groups : 0,
+              {}, {}};
+      std::vector<float> L, U;
+      run.Logits(&L);
+      for (usmoe_policy p : o.policies) {
+        run.Scores(p, L, &U);
+        run.Select(p, U);
+        run.Route(p);
+      }
+      rows.insert(rows.end(), run.rows.begin(), run.rows.end());
+      notes.insert(notes.end(), run.notes.begin(), run.notes.end());
+    }
+  }
+  if (o.stage != "route") {
+    Run::Progress("moe weights");
+    const MoeWeights mw = MakeMoeWeights(o);
+    usmoe_experts_config ecfg;
+    usmoe_experts* experts = nullptr;
+    usmoe_status st = usmoe_experts_config_init(&ecfg);
+    if (st == USMOE_STATUS_SUCCESS) {
+      ecfg.num_experts = mw.N;
+      ecfg.dim = mw.d;
+      ecfg.hidden = mw.f;
+      ecfg.dtype = mw.dtype;
+      ecfg.num_shared = mw.S;
+      ecfg.shared_hidden = mw.fs;
+      st = usmoe_experts_create(&ecfg, mw.Ptr(mw.w1, mw.w1b), mw.Ptr(mw.w3, mw.w3b),
+                                mw.Ptr(mw.w2, mw.w2b), mw.Ptr(mw.sw1, mw.sw1b),
+                                mw.Ptr(mw.sw3, mw.sw3b), mw.Ptr(mw.sw2, mw.sw2b), &experts);
+    }
+    if (st != USMOE_STATUS_SUCCESS) {
+      std::fprintf(stderr, "usmoe_experts_create: %s\n", LastError(st).c_str());
+      return 1;
+    }
+    for (int64_t T : o.TokensFor("moe")) {
+      Options ot = o;
+      ot.tokens = T;
+      ot.groups = 1;
+      Workload wl = MakeWorkload(ot);
+      for (usmoe_policy p : o.policies) {
+        Run::Progress("moe/" + std::string(PolicyName(p)) + " T=" + std::to_string(T));
+        std::vector<float> y;
+        rows.push_back(RunMoeStage(ot, wl, mw, experts, p, TimingPolicy{o.min_time, o.min_runs}, &y));
+      }
+    }
+    usmoe_experts_destroy(experts);
   }
 
-  PrintTable(run.rows);
-  if (!run.notes.empty()) {
+  PrintTable(rows);
+  if (!notes.empty()) {
     std::printf("\nplans (usmoe_route):\n");
-    for (const std::string& n : run.notes) std::printf("  %s\n", n.c_str());
+    for (const std::string& n : notes) std::printf("  %s\n", n.c_str());
   }
   std::printf(
       "\nthroughput = work / median (tokens for route, T*N cells for scores and "
-      "select, 2*T*N*d flop for logits); limit = that rate over the probed limit "
-      "(GEMM flops vs FMA peak for logits/route; 8 or 4 bytes per cell vs DRAM "
-      "bandwidth for scores/select, above 100%% when the data is in cache); "
-      "ratio = base median / usmoe median (> 1: usmoe faster)\n");
+      "select, 2*T*N*d flop for logits, 6*d*f flop per selected pair plus the shared "
+      "experts for moe); limit = that rate over the probed limit (GEMM flops vs FMA "
+      "peak for logits/route; 8 or 4 bytes per cell vs DRAM bandwidth for "
+      "scores/select, above 100%% when the data is in cache; moe: the larger of its "
+      "FMA share and its DRAM share for the weights it reads); ratio = base (or peer) "
+      "median / usmoe median (> 1: usmoe faster)\n");
 
   int exit_code = 0;
   if (!o.json_path.empty()) {
-    std::string err = WriteJson(o.json_path, ctx, run.rows);
+    std::string err = WriteJson(o.json_path, ctx, rows);
     if (!err.empty()) {
       std::fprintf(stderr, "%s\n", err.c_str());
       exit_code = 1;
     }
   }
   if (!o.csv_path.empty()) {
-    std::string err = WriteCsv(o.csv_path, o, run.rows);
+    std::string err = WriteCsv(o.csv_path, o, rows);
     if (!err.empty()) {
       std::fprintf(stderr, "%s\n", err.c_str());
       exit_code = 1;
     }
   }
-  for (const Row& r : run.rows)
+  for (const Row& r : rows)
     if (!r.ours.ok && r.ours.error.rfind("skipped", 0) != 0) exit_code = 1;
   return exit_code;
 }

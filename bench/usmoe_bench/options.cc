@@ -15,15 +15,18 @@ struct Preset {
   const char* name;
   int64_t dim, experts, tokens;
   double k;
+  int64_t hidden, shared, shared_hidden;  // the MoE layer (moe stage)
   const char* what;
 };
 
+// Expert sizes from the models' configs (moe_intermediate_size, shared
+// experts; Qwen1.5-MoE's one 5632-wide shared expert is 4 x 1408).
 constexpr Preset kPresets[] = {
-    {"olmoe", 2048, 64, 4096, 8.0, "OLMoE-1B-7B router (default)"},
-    {"mixtral", 4096, 8, 4096, 2.0, "Mixtral 8x7B router"},
-    {"qwen15", 2048, 60, 4096, 4.0, "Qwen1.5-MoE-A2.7B router"},
-    {"deepseek-v2-lite", 2048, 64, 4096, 6.0, "DeepSeek-V2-Lite router"},
-    {"edge", 512, 8, 64, 2.0, "small edge model, short prompt"},
+    {"olmoe", 2048, 64, 4096, 8.0, 1024, 0, 0, "OLMoE-1B-7B (default)"},
+    {"mixtral", 4096, 8, 4096, 2.0, 14336, 0, 0, "Mixtral 8x7B (moe: 5.6 GB f32)"},
+    {"qwen15", 2048, 60, 4096, 4.0, 1408, 1, 5632, "Qwen1.5-MoE-A2.7B"},
+    {"deepseek-v2-lite", 2048, 64, 4096, 6.0, 1408, 2, 1408, "DeepSeek-V2-Lite"},
+    {"edge", 512, 8, 64, 2.0, 1024, 0, 0, "small edge model, short prompt"},
 };
 
 const Preset* FindPreset(const std::string& name) {
@@ -102,9 +105,9 @@ void PrintHelp(const char* argv0) {
       "  --preset NAME   sets d, N, k and T (explicit flags win):\n",
       argv0);
   for (const Preset& p : kPresets)
-    std::printf("                    %-17s d=%-5lld N=%-3lld k=%-3g T=%-5lld %s\n",
+    std::printf("                    %-17s d=%-5lld N=%-3lld k=%-3g T=%-5lld f=%-5lld S=%lld  %s\n",
                 p.name, (long long)p.dim, (long long)p.experts, p.k,
-                (long long)p.tokens, p.what);
+                (long long)p.tokens, (long long)p.hidden, (long long)p.shared, p.what);
   std::printf(
       "  --tokens T      tokens per call (>= 1)\n"
       "  --experts N     experts (>= 1)\n"
@@ -160,11 +163,12 @@ int ParseOptions(int argc, char** argv, Options* o) {
     bool has_value;
   };
   std::vector<Arg> args;
-  static const char* kNoValue[] = {"--help", "-h", "--iid"};
+  static const char* kNoValue[] = {"--help", "-h", "--iid", "--no-torch"};
   static const char* kWithValue[] = {
       "--preset", "--tokens", "--experts", "--dim", "--k", "--alpha",
       "--policy", "--dtype", "--threads", "--groups", "--seed", "--min-time",
-      "--min-runs", "--json", "--csv"};
+      "--min-runs", "--json", "--csv", "--stage", "--hidden", "--shared",
+      "--shared-hidden", "--plot"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("-", 0) != 0) return Bad(argv0, "unexpected argument '" + a + "'");
@@ -206,6 +210,9 @@ int ParseOptions(int argc, char** argv, Options* o) {
     o->experts = p->experts;
     o->tokens = p->tokens;
     o->k = p->k;
+    o->hidden = p->hidden;
+    o->shared = p->shared;
+    o->shared_hidden = p->shared_hidden;
   }
   // Pass 2: everything else.
   bool shape_changed = false;
@@ -219,10 +226,43 @@ int ParseOptions(int argc, char** argv, Options* o) {
     } else if (f == "--iid") {
       if (a.has_value) return Bad(argv0, "--iid takes no value");
       o->iid = true;
+    } else if (f == "--no-torch") {
+      if (a.has_value) return Bad(argv0, "--no-torch takes no value");
+      o->torch = false;
     } else if (f == "--tokens") {
-      if (!ParseInt(v, 1, int64_t(1) << 30, &o->tokens))
-        return Bad(argv0, "--tokens: expected an integer >= 1, got '" + v + "'");
+      // One value or a comma-separated list.
+      o->tokens_list.clear();
+      size_t start = 0;
+      while (true) {
+        const size_t comma = v.find(',', start);
+        const std::string item = v.substr(start, comma == std::string::npos ? comma : comma - start);
+        if (!ParseInt(item, 1, int64_t(1) << 30, &i64))
+          return Bad(argv0, "--tokens: expected integers >= 1 separated by commas, got '" + v + "'");
+        o->tokens_list.push_back(i64);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+      o->tokens = o->tokens_list.front();
       shape_changed = true;
+    } else if (f == "--stage") {
+      if (v != "route" && v != "moe" && v != "all")
+        return Bad(argv0, "--stage: expected route, moe or all, got '" + v + "'");
+      o->stage = v;
+    } else if (f == "--hidden") {
+      if (!ParseInt(v, 1, 1 << 20, &o->hidden))
+        return Bad(argv0, "--hidden: expected an integer >= 1, got '" + v + "'");
+      shape_changed = true;
+    } else if (f == "--shared") {
+      if (!ParseInt(v, 0, 64, &o->shared))
+        return Bad(argv0, "--shared: expected an integer in [0, 64], got '" + v + "'");
+      shape_changed = true;
+    } else if (f == "--shared-hidden") {
+      if (!ParseInt(v, 1, 1 << 20, &o->shared_hidden))
+        return Bad(argv0, "--shared-hidden: expected an integer >= 1, got '" + v + "'");
+      shape_changed = true;
+    } else if (f == "--plot") {
+      if (v.empty()) return Bad(argv0, "--plot needs a directory");
+      o->plot_dir = v;
     } else if (f == "--experts") {
       if (!ParseInt(v, 1, 1 << 20, &o->experts))
         return Bad(argv0, "--experts: expected an integer >= 1, got '" + v + "'");
@@ -283,15 +323,26 @@ int ParseOptions(int argc, char** argv, Options* o) {
     bool is_preset = false;
     if (const Preset* p = FindPreset(o->preset))
       is_preset = p->dim == o->dim && p->experts == o->experts &&
-                  p->tokens == o->tokens && p->k == o->k;
+                  p->tokens == o->tokens && p->k == o->k && p->hidden == o->hidden &&
+                  p->shared == o->shared && p->shared_hidden == o->shared_hidden &&
+                  o->tokens_list.size() <= 1;
     if (!is_preset) o->preset += " (modified)";
   }
   if (o->k > static_cast<double>(o->experts))
     return Bad(argv0, "--k must be <= the number of experts (" +
                           std::to_string(o->experts) + ")");
-  if (o->groups > o->tokens)
-    return Bad(argv0, "--groups must be <= --tokens");
+  if (o->shared > 0 && o->shared_hidden == 0) o->shared_hidden = o->hidden;
+  // The moe stage routes each call as one group.
+  if (o->stage != "moe")
+    for (int64_t t : o->TokensFor("route"))
+      if (o->groups > t) return Bad(argv0, "--groups must be <= every --tokens value");
   return 0;
+}
+
+std::vector<int64_t> Options::TokensFor(const std::string& stage_name) const {
+  if (!tokens_list.empty()) return tokens_list;
+  if (stage_name == "moe") return {1, 32, 512};
+  return {tokens};
 }
 
 }  // namespace usmoe_bench
