@@ -317,6 +317,7 @@ std::string WriteJson(const std::string& path, const Context& ctx,
     o << "      \"work\": " << JsonNum(r.work) << ",\n";
     if (r.stage == "moe")
       o << "      \"f\": " << r.f << ",\n      \"shared\": " << r.S
+        << ",\n      \"shared_hidden\": " << r.fs
         << ",\n      \"weight_bytes\": " << JsonNum(r.bytes) << ",\n";
     o << "      \"" << UnitName(r.unit) << "\": " << JsonNum(Rate(r, s)) << ",\n";
     const char* which = "";

@@ -20,7 +20,7 @@ struct Row {
   std::string policy;  // tc | ec | unified | "-"
   int64_t T = 0, N = 0, d = 0, G = 1;
   double k = 0;
-  int64_t f = 0, S = 0;     // moe: expert and shared-expert counts/sizes
+  int64_t f = 0, S = 0, fs = 0;  // moe: expert size, shared experts, their size
   double bytes = 0;         // moe: weight bytes a call must read (DRAM floor)
   Unit unit = Unit::kCells;
   double work = 0;          // per call, in units of `unit`
