@@ -62,7 +62,7 @@ def throughput_figure(plt, doc, out_base):
     stages = [s for s in STAGES if any(k[0] == s[0] for k in series)]
     if not stages:
         raise ValueError("no route, select or moe rows in the JSON")
-    fig, axes = plt.subplots(1, len(stages), figsize=(5.2 * len(stages), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(stages), figsize=(5.2 * len(stages), 5.6), squeeze=False)
     ctx = doc["context"]
     for ax, (stage, _, ylabel, scale) in zip(axes[0], stages):
         for (st, policy, side), pts in sorted(series.items()):
@@ -76,12 +76,15 @@ def throughput_figure(plt, doc, out_base):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         plain_ticks(ax.xaxis)
-        plain_ticks(ax.yaxis, minor=True)
+        lo, hi = ax.get_ylim()
+        plain_ticks(ax.yaxis, minor=hi / lo < 8)  # a decade or more has majors
         ax.set_xlabel("tokens per call (T)")
         ax.set_ylabel(ylabel)
         ax.set_title(stage)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        # Below the axes: inside, the legend hid points.
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+                  frameon=False)
     fig.suptitle(f"usmoe-bench {ctx.get('preset', '')}: {ctx.get('threads', '')}; "
                  f"{ctx.get('simd_target', '')}; {ctx.get('cpu', '')}", fontsize=8)
     fig.tight_layout()

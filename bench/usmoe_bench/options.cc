@@ -82,7 +82,7 @@ void PrintHelp(const char* argv0) {
       "\n"
       "Routing throughput of usmoe (C API) against baselines measured in the\n"
       "same run. With no flags: the 'olmoe' preset (T=4096, N=64, d=2048,\n"
-      "k=8, f32), policies tc, ec and unified.\n"
+      "k=8, f32), policies tc, ec and unified, the route stages.\n"
       "\n"
       "Stages (rows of the table):\n"
       "  logits  L = X W^T via usmoe_logits;      baseline: oneDNN matmul (W in\n"
@@ -100,16 +100,34 @@ void PrintHelp(const char* argv0) {
       "  route   usmoe_route: X -> plan (gate GEMM, scores, selection, plan);\n"
       "          baseline: oneDNN matmul (pre-packed W) + scalar scores + the\n"
       "          std selection above + a counting-sort plan.\n"
+      "  moe     (--stage moe|all) the MoE layer: usmoe_route + usmoe_experts_forward\n"
+      "          (SwiGLU experts of size f, S shared experts), T = 1, 32, 512 unless\n"
+      "          --tokens; baseline: the route baseline + three oneDNN matmuls per\n"
+      "          expert on its gathered rows + scalar SwiGLU + weighted scatter-add.\n"
+      "          Throughput: active GFLOP/s (6*d*f per selected pair + shared).\n"
+      "\n"
+      "Peers (own columns, when /usr/bin/python3 imports torch; --no-torch: off):\n"
+      "  select  torch.topk per row (tc), per column (ec), over the flattened U\n"
+      "          (unified: the paper's released router), on the same scores\n"
+      "  moe     a HuggingFace-style torch MoE block (gate, softmax/sigmoid mix,\n"
+      "          the policy's topk, a Python loop over experts with index_add_)\n"
+      "  They run in one subprocess per stage (bench/peers/torch_peers.py) after\n"
+      "  usmoe's cells, same warm-up/median method, OPENBLAS_CORETYPE unset.\n"
+      "  Without torch the peer column reads 'skipped (why)'.\n"
       "\n"
       "Shape and routing:\n"
-      "  --preset NAME   sets d, N, k and T (explicit flags win):\n",
+      "  --preset NAME   sets d, N, k, T, f and S (explicit flags win):\n",
       argv0);
   for (const Preset& p : kPresets)
     std::printf("                    %-17s d=%-5lld N=%-3lld k=%-3g T=%-5lld f=%-5lld S=%lld  %s\n",
                 p.name, (long long)p.dim, (long long)p.experts, p.k,
                 (long long)p.tokens, (long long)p.hidden, (long long)p.shared, p.what);
   std::printf(
-      "  --tokens T      tokens per call (>= 1)\n"
+      "  --stage S       route | moe | all (default route)\n"
+      "  --tokens T[,T]  tokens per call (>= 1); a list runs every stage per T\n"
+      "  --hidden f      moe: intermediate size of a routed expert\n"
+      "  --shared S      moe: shared experts (dense, every token; default per preset)\n"
+      "  --shared-hidden f  moe: their intermediate size (default: --hidden)\n"
       "  --experts N     experts (>= 1)\n"
       "  --dim d         model dimension (>= 1)\n"
       "  --k K           experts per token (tc: integer in [1,N]; ec: capacity\n"
@@ -147,12 +165,20 @@ void PrintHelp(const char* argv0) {
       "                  compare.py; one entry per measured cell, ours named\n"
       "                  usmoe/<stage>/<policy>/..., baselines baseline/...\n"
       "  --csv FILE      the table as CSV (times in ns)\n"
+      "  --plot DIR      also write DIR/usmoe-bench.json and DIR/assignment.json\n"
+      "                  (one group of <= 64 tokens routed by tc and unified) and\n"
+      "                  draw DIR/throughput.{png,svg} (throughput vs T per stage,\n"
+      "                  usmoe vs baseline vs torch) and DIR/assignment.{png,svg}\n"
+      "                  (token x expert maps with per-expert loads and per-token\n"
+      "                  counts); needs python3-matplotlib\n"
+      "  --no-torch      skip the PyTorch peers\n"
       "  --help          this text\n"
       "\n"
       "Columns: median/min/max over the runs of one cell; throughput of the\n"
       "median (tokens/s for route, G cells/s = T*N/time for scores and select,\n"
-      "GFLOP/s = 2*T*N*d/time for logits); 'base' = the baseline's median;\n"
-      "ratio = base/ours (> 1: usmoe is faster).\n");
+      "GFLOP/s = 2*T*N*d/time for logits, active GFLOP/s for moe); 'base' =\n"
+      "the baseline's median; ratio = base/ours (> 1: usmoe is faster); the\n"
+      "peer columns the same for PyTorch; check: agreement with usmoe's output.\n");
 }
 
 int ParseOptions(int argc, char** argv, Options* o) {
