@@ -20,10 +20,13 @@
 
 namespace usmoe {
 
-// One FFN's packed weights.
+// One FFN's packed weights: f32 panels, or bf16 panels kept at half the
+// bytes (decode streams every weight it touches once, so bytes are time).
 struct PackedFfn {
   int64_t hidden = 0;
-  std::vector<float> w1, w3, w2;  // panels: f rows of d; f rows of d; d rows of f
+  bool bf16 = false;
+  std::vector<float> w1, w3, w2;      // panels: f rows of d; f rows of d; d rows of f
+  std::vector<uint16_t> b1, b3, b2;   // the same layout, bf16
 };
 
 class ExpertsImpl {
@@ -35,19 +38,16 @@ class ExpertsImpl {
 
 namespace {
 
-void PackMatrix(const void* w, bool bf16, int64_t offset, int64_t rows, int64_t cols,
+void PackMatrix(const float* w, int64_t offset, int64_t rows, int64_t cols,
                 std::vector<float>* out) {
-  std::vector<float> tmp;
-  const float* src;
-  if (bf16) {
-    tmp.resize(rows * cols);
-    Bf16ToF32(static_cast<const uint16_t*>(w) + offset, rows * cols, tmp.data());
-    src = tmp.data();
-  } else {
-    src = static_cast<const float*>(w) + offset;
-  }
   out->resize(PackedGateSize(rows, cols));
-  PackGateWeight(src, rows, cols, out->data());
+  PackGateWeight(w + offset, rows, cols, out->data());
+}
+
+void PackMatrix(const uint16_t* w, int64_t offset, int64_t rows, int64_t cols,
+                std::vector<uint16_t>* out) {
+  out->resize(PackedGateSize(rows, cols));
+  PackGateWeightBf16(w + offset, rows, cols, out->data());
 }
 
 void PackSet(int64_t count, int64_t f, int64_t d, bool gated, bool bf16, const void* w1,
@@ -56,9 +56,17 @@ void PackSet(int64_t count, int64_t f, int64_t d, bool gated, bool bf16, const v
   for (int64_t e = 0; e < count; ++e) {
     PackedFfn& p = (*out)[e];
     p.hidden = f;
-    PackMatrix(w1, bf16, e * f * d, f, d, &p.w1);
-    if (gated) PackMatrix(w3, bf16, e * f * d, f, d, &p.w3);
-    PackMatrix(w2, bf16, e * d * f, d, f, &p.w2);
+    p.bf16 = bf16;
+    if (bf16) {
+      const auto* b1 = static_cast<const uint16_t*>(w1);
+      PackMatrix(b1, e * f * d, f, d, &p.b1);
+      if (gated) PackMatrix(static_cast<const uint16_t*>(w3), e * f * d, f, d, &p.b3);
+      PackMatrix(static_cast<const uint16_t*>(w2), e * d * f, d, f, &p.b2);
+    } else {
+      PackMatrix(static_cast<const float*>(w1), e * f * d, f, d, &p.w1);
+      if (gated) PackMatrix(static_cast<const float*>(w3), e * f * d, f, d, &p.w3);
+      PackMatrix(static_cast<const float*>(w2), e * d * f, d, f, &p.w2);
+    }
   }
 }
 
@@ -90,6 +98,13 @@ void Activate(Activation act, float* h1, const float* h3, int64_t n) {
 void RunFfn(const PackedFfn& p, Activation act, int64_t d, const float* x, int64_t rows,
             float* h1, float* h3, float* out) {
   const int64_t f = p.hidden;
+  if (p.bf16) {
+    GateLogitsBf16W(x, p.b1.data(), rows, f, d, h1);
+    if (act == Activation::kSwiGLU) GateLogitsBf16W(x, p.b3.data(), rows, f, d, h3);
+    Activate(act, h1, h3, rows * f);
+    GateLogitsBf16W(h1, p.b2.data(), rows, d, f, out);
+    return;
+  }
   GateLogitsF32(x, p.w1.data(), rows, f, d, h1);
   if (act == Activation::kSwiGLU) GateLogitsF32(x, p.w3.data(), rows, f, d, h3);
   Activate(act, h1, h3, rows * f);

@@ -24,6 +24,14 @@ void GateLogitsF32(const float* x, const float* packed, int64_t num_tokens,
 void GateLogitsBf16(const uint16_t* x, const float* packed, int64_t num_tokens,
                     int64_t num_experts, int64_t dim, float* logits);
 
+// The same panels of bf16 weights (bit patterns), for the expert executor:
+// f32 activations times bf16 weights widened exactly on load, so the
+// products and sums are those of GateLogitsF32 on the widened W, at half
+// the weight bytes.
+void PackGateWeightBf16(const uint16_t* w, int64_t num_experts, int64_t dim, uint16_t* packed);
+void GateLogitsBf16W(const float* x, const uint16_t* packed, int64_t num_tokens,
+                     int64_t num_experts, int64_t dim, float* logits);
+
 // bf16 bit patterns -> f32 (exact: a bf16 is the upper half of an f32).
 void Bf16ToF32(const uint16_t* in, int64_t n, float* out);
 
