@@ -32,7 +32,8 @@ struct usmoe_router {
   uint64_t magic = kRouterMagic;
   usmoe_router_config config;
   usmoe::RouterSpec spec;
-  std::vector<float> weight;  // packed for the gate GEMM (bf16 widened exactly)
+  std::vector<float> weight;          // f32 routers: PackGateWeight panels
+  std::vector<uint16_t> weight_bf16;  // bf16 routers: PackBf16Pairs
 };
 
 struct usmoe_experts {

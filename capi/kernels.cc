@@ -85,29 +85,28 @@ USMOE_API usmoe_status usmoe_logits(const void* x, const void* w, usmoe_dtype dt
     USMOE_CHECK(usmoe::CheckProduct(fn, "x", num_tokens, dim, &nx));
     USMOE_CHECK(usmoe::CheckProduct(fn, "w", num_experts, dim, &nw));
     USMOE_CHECK(usmoe::CheckProduct(fn, "logits", num_tokens, num_experts, &nl));
-    // W is widened (exactly) and packed per call; X is read in place, bf16
-    // widened on the fly by the kernel.
-    std::vector<float> wf;
-    const float* wp = static_cast<const float*>(w);
-    if (dtype == USMOE_DTYPE_BF16) {
-      wf.resize(nw);
-      usmoe::Bf16ToF32(static_cast<const uint16_t*>(w), nw, wf.data());
-      wp = wf.data();
-    }
+    // W is packed per call (f32 panels, or bf16 k-pairs); X is read in place.
     (void)nx;
-    USMOE_CHECK(usmoe::CheckFinite(fn, "w", wp, num_experts, dim, "expert", "feature"));
-    std::vector<float> packed(usmoe::PackedGateSize(num_experts, dim));
-    usmoe::PackGateWeight(wp, num_experts, dim, packed.data());
+    const bool bf16 = dtype == USMOE_DTYPE_BF16;
+    std::vector<float> packed;
+    std::vector<uint16_t> pairs;
+    if (bf16) {
+      const auto* wb = static_cast<const uint16_t*>(w);
+      USMOE_CHECK(usmoe::CheckFiniteBf16(fn, "w", wb, num_experts, dim, "expert", "feature"));
+      pairs.resize(usmoe::PackedBf16PairsSize(num_experts, dim));
+      usmoe::PackBf16Pairs(wb, num_experts, dim, pairs.data());
+    } else {
+      const auto* wf = static_cast<const float*>(w);
+      USMOE_CHECK(usmoe::CheckFinite(fn, "w", wf, num_experts, dim, "expert", "feature"));
+      packed.resize(usmoe::PackedGateSize(num_experts, dim));
+      usmoe::PackGateWeight(wf, num_experts, dim, packed.data());
+    }
     // Computed aside: an overflow found afterwards must not leave a partial write.
     std::vector<float> out(nl);
-    const bool bf16 = dtype == USMOE_DTYPE_BF16;
-    if (bf16) {
-      usmoe::GateLogitsBf16(static_cast<const uint16_t*>(x), packed.data(), num_tokens,
-                            num_experts, dim, out.data());
-    } else {
-      usmoe::GateLogitsF32(static_cast<const float*>(x), packed.data(), num_tokens, num_experts,
-                           dim, out.data());
-    }
+    usmoe::GateLogits(bf16, x,
+                      bf16 ? static_cast<const void*>(pairs.data())
+                           : static_cast<const void*>(packed.data()),
+                      num_tokens, num_experts, dim, out.data());
     const usmoe::NonFiniteAt bad =
         usmoe::LocateNonFinite(x, bf16, out.data(), num_tokens, num_experts, dim);
     const long long r = bad.row, c = bad.col;

@@ -133,22 +133,20 @@ USMOE_API usmoe_status usmoe_router_create(const usmoe_router_config* config,
     auto r = std::make_unique<usmoe_router>();
     r->config = *config;
     r->spec = usmoe::SpecOf(*config);
-    std::vector<float> widened;
-    const float* wf = static_cast<const float*>(gate_weight);
     if (config->dtype == USMOE_DTYPE_BF16) {
       const auto* w = static_cast<const uint16_t*>(gate_weight);
       if (usmoe_status s =
               usmoe::CheckFiniteBf16(fn, "gate_weight", w, n, d, "expert", "feature"))
         return s;
-      widened.resize(n * d);
-      usmoe::Bf16ToF32(w, n * d, widened.data());
-      wf = widened.data();
+      r->weight_bf16.resize(usmoe::PackedBf16PairsSize(n, d));
+      usmoe::PackBf16Pairs(w, n, d, r->weight_bf16.data());
     } else {
+      const float* wf = static_cast<const float*>(gate_weight);
       if (usmoe_status s = usmoe::CheckFinite(fn, "gate_weight", wf, n, d, "expert", "feature"))
         return s;
+      r->weight.resize(usmoe::PackedGateSize(n, d));
+      usmoe::PackGateWeight(wf, n, d, r->weight.data());
     }
-    r->weight.resize(usmoe::PackedGateSize(n, d));
-    usmoe::PackGateWeight(wf, n, d, r->weight.data());
     *router = r.release();
     return usmoe::Succeed();
   });
@@ -193,7 +191,10 @@ USMOE_API usmoe_status usmoe_route(const usmoe_router* router, const void* x,
       return s;
     const int64_t groups = static_cast<int64_t>(offsets.size()) - 1;
     const usmoe::NonFiniteAt bad =
-        usmoe::RoutePipeline(spec, router->weight.data(), x, num_tokens, offsets.data(), groups,
+        usmoe::RoutePipeline(spec,
+                             spec.bf16 ? static_cast<const void*>(router->weight_bf16.data())
+                                       : static_cast<const void*>(router->weight.data()),
+                             x, num_tokens, offsets.data(), groups,
                              valid_mask, &plan->scratch, &plan->spare);
     if (bad.kind == 1)
       return usmoe::Fail(USMOE_STATUS_NON_FINITE_INPUT,

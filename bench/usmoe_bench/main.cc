@@ -490,10 +490,16 @@ int Main(int argc, char** argv) {
   // Physical limits of this machine at this thread count, measured now.
   const Limits limits = ProbeLimits(threads);
   SetLimits(limits);
-  char probed[128];
-  std::snprintf(probed, sizeof(probed),
-                "f32 FMA peak %.1f GFLOP/s, DRAM read %.1f GB/s (probed, %d threads)",
-                limits.fma_gflops, limits.dram_gbps, limits.threads);
+  char probed[192];
+  if (limits.bf16_gflops > 0)
+    std::snprintf(probed, sizeof(probed),
+                  "f32 FMA peak %.1f GFLOP/s, bf16 dot peak %.1f GFLOP/s, DRAM read %.1f GB/s "
+                  "(probed, %d threads)",
+                  limits.fma_gflops, limits.bf16_gflops, limits.dram_gbps, limits.threads);
+  else
+    std::snprintf(probed, sizeof(probed),
+                  "f32 FMA peak %.1f GFLOP/s, DRAM read %.1f GB/s (probed, %d threads)",
+                  limits.fma_gflops, limits.dram_gbps, limits.threads);
   ctx.push_back({"limits", probed});
   PrintHeader(ctx);
   std::fflush(stdout);

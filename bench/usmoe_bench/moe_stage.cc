@@ -160,6 +160,7 @@ Row RunMoeStage(const Options& o, const Workload& wl, const MoeWeights& w,
   r.f = w.f;
   r.S = w.S;
   r.fs = w.fs;
+  r.bf16 = w.dtype == USMOE_DTYPE_BF16;
   r.unit = Unit::kFlops;
   r.base_name = std::string("oneDNN route + matmuls per expert ") + DtypeName(w.dtype);
   if (policy == USMOE_POLICY_TOKEN_CHOICE && o.k != std::floor(o.k)) {

@@ -107,6 +107,7 @@ Limits ProbeLimits(int threads) {
     g_sink = sink;
     lim.dram_gbps = std::max(lim.dram_gbps, static_cast<double>(n) * 4 / Seconds(t0) / 1e9);
   }
+  lim.bf16_gflops = ProbeBf16DotPeak(threads);
   return lim;
 }
 

@@ -149,9 +149,12 @@ double ShareOfLimit(const Row& r, const Stats& s, const char** which) {
   const double sec = s.median_ns * 1e-9;
   const double cells = static_cast<double>(r.T) * static_cast<double>(r.N);
   if (r.stage == "moe") {
-    const double fma = r.work / sec / (g_limits.fma_gflops * 1e9);
+    // bf16 weights: against the bf16 dot-product peak where there is one.
+    const bool bf16 = r.bf16 && g_limits.bf16_gflops > 0;
+    const double peak = bf16 ? g_limits.bf16_gflops : g_limits.fma_gflops;
+    const double fma = r.work / sec / (peak * 1e9);
     const double dram = r.bytes / sec / (g_limits.dram_gbps * 1e9);
-    *which = dram > fma ? "DRAM" : "FMA";
+    *which = dram > fma ? "DRAM" : (bf16 ? "BF16" : "FMA");
     return std::max(fma, dram);
   }
   if (r.stage == "logits" || r.stage == "route") {

@@ -22,6 +22,7 @@ struct Row {
   double k = 0;
   int64_t f = 0, S = 0, fs = 0;  // moe: expert size, shared experts, their size
   double bytes = 0;         // moe: weight bytes a call must read (DRAM floor)
+  bool bf16 = false;        // moe: bf16 weights (limit: the bf16 dot peak)
   Unit unit = Unit::kCells;
   double work = 0;          // per call, in units of `unit`
   Stats ours;               // !ours.ok: ours.error says why

@@ -24,13 +24,36 @@ void GateLogitsF32(const float* x, const float* packed, int64_t num_tokens,
 void GateLogitsBf16(const uint16_t* x, const float* packed, int64_t num_tokens,
                     int64_t num_experts, int64_t dim, float* logits);
 
-// The same panels of bf16 weights (bit patterns), for the expert executor:
-// f32 activations times bf16 weights widened exactly on load, so the
-// products and sums are those of GateLogitsF32 on the widened W, at half
-// the weight bytes.
-void PackGateWeightBf16(const uint16_t* w, int64_t num_experts, int64_t dim, uint16_t* packed);
-void GateLogitsBf16W(const float* x, const uint16_t* packed, int64_t num_tokens,
-                     int64_t num_experts, int64_t dim, float* logits);
+// bf16 weights (bit patterns) packed as k-pairs in the same panels of 16
+// rows: element (row p·16 + j, k = 2i + h) at
+// packed[((p·ceil(d/2) + i)·16 + j)·2 + h], zero past n and d. It is the
+// operand layout of the bf16 dot-product instruction (vdpbf16ps), and the
+// portable kernels widen it exactly on load. Target-independent.
+int64_t PackedBf16PairsSize(int64_t n, int64_t d);
+void PackBf16Pairs(const uint16_t* w, int64_t n, int64_t d, uint16_t* packed);
+
+// out (T×n) = X·Wᵀ with W packed as pairs, f32 FMAs in k order over the
+// exactly widened values: the products and sums of GateLogitsF32 on
+// the widened W (and X). X f32, or bf16 bit patterns.
+void PairsLogitsF32(const float* x, const uint16_t* pairs, int64_t num_tokens, int64_t n,
+                    int64_t d, float* out);
+void PairsLogitsBf16(const uint16_t* x, const uint16_t* pairs, int64_t num_tokens, int64_t n,
+                     int64_t d, float* out);
+
+// The bf16 dot-product kernel (vdpbf16ps, logits_bf16dot.cc) for bf16 X and
+// pairs: usable only when the CPU has AVX512_BF16 and the dispatch currently
+// allows an AVX3 target. Numerics differ from PairsLogitsBf16 in rounding
+// only: each instruction adds the pair's two exact products to the
+// accumulator one after the other (odd k first) with round-to-nearest, and
+// treats denormal inputs and results as zero. Results do not depend on the
+// thread count.
+bool Bf16DotUsable();
+void PairsLogitsBf16Dot(const uint16_t* x, const uint16_t* pairs, int64_t num_tokens, int64_t n,
+                        int64_t d, float* out);
+
+// f32 -> bf16 bit patterns, rounded to nearest even (Highway's DemoteTo
+// truncates); NaN stays a quiet NaN, overflow rounds to ±Inf.
+void F32ToBf16Rne(const float* in, int64_t n, uint16_t* out);
 
 // bf16 bit patterns -> f32 (exact: a bf16 is the upper half of an f32).
 void Bf16ToF32(const uint16_t* in, int64_t n, float* out);

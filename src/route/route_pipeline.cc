@@ -55,6 +55,21 @@ bool FindNonFiniteBf16(const uint16_t* m, int64_t rows, int64_t cols, int64_t* r
   return false;
 }
 
+void GateLogits(bool bf16, const void* x, const void* w, int64_t T, int64_t N, int64_t d,
+                float* logits) {
+  if (!bf16) {
+    GateLogitsF32(static_cast<const float*>(x), static_cast<const float*>(w), T, N, d, logits);
+    return;
+  }
+  const auto* xb = static_cast<const uint16_t*>(x);
+  const auto* pairs = static_cast<const uint16_t*>(w);
+  if (Bf16DotUsable()) {
+    PairsLogitsBf16Dot(xb, pairs, T, N, d, logits);
+  } else {
+    PairsLogitsBf16(xb, pairs, T, N, d, logits);
+  }
+}
+
 NonFiniteAt LocateNonFinite(const void* x, bool bf16, const float* logits, int64_t T,
                             int64_t N, int64_t d) {
   NonFiniteAt at;
@@ -192,17 +207,13 @@ void SelectUnified(const RouterSpec& spec, const float* U, const int64_t* offset
 
 }  // namespace
 
-NonFiniteAt RoutePipeline(const RouterSpec& spec, const float* w, const void* x,
+NonFiniteAt RoutePipeline(const RouterSpec& spec, const void* w, const void* x,
                           int64_t T, const int64_t* offsets, int64_t G,
                           const uint8_t* valid, RouteScratch* s, PlanData* out) {
   const int64_t N = spec.num_experts, d = spec.dim;
   NonFiniteAt bad;
   s->logits.resize(T * N);
-  if (spec.bf16) {
-    GateLogitsBf16(static_cast<const uint16_t*>(x), w, T, N, d, s->logits.data());
-  } else {
-    GateLogitsF32(static_cast<const float*>(x), w, T, N, d, s->logits.data());
-  }
+  GateLogits(spec.bf16, x, w, T, N, d, s->logits.data());
   bad = LocateNonFinite(x, spec.bf16, s->logits.data(), T, N, d);
   if (bad.kind != 0) return bad;
   s->scores.resize(T * N);

@@ -70,10 +70,17 @@ int64_t ExpertCapacity(double capacity_factor, double k, int64_t valid_tokens,
                        int64_t num_experts);
 int64_t UnifiedBudget(double k, int64_t valid_tokens, int64_t num_experts);
 
-// w: the router weight packed by PackGateWeight. group_offsets: G+1 entries.
+// w: the router weight packed by PackGateWeight (f32), or by PackBf16Pairs
+// (bf16 routers). group_offsets: G+1 entries.
 // On success fills *out (every field) and returns kind 0; on non-finite
 // input returns where, and *out is untouched.
-NonFiniteAt RoutePipeline(const RouterSpec& spec, const float* w, const void* x,
+// L = X·Wᵀ for a router's dtype: f32 X with W packed by PackGateWeight, or
+// bf16 X with W packed by PackBf16Pairs (the bf16 dot-product kernel where
+// Bf16DotUsable(), else exact widening: see src/gate/logits.h).
+void GateLogits(bool bf16, const void* x, const void* w, int64_t T, int64_t N, int64_t d,
+                float* logits);
+
+NonFiniteAt RoutePipeline(const RouterSpec& spec, const void* w, const void* x,
                           int64_t num_tokens, const int64_t* group_offsets,
                           int64_t num_groups, const uint8_t* valid,
                           RouteScratch* scratch, PlanData* out);
