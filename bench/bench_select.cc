@@ -31,6 +31,36 @@ void BM_TopkRows(benchmark::State& st) {
 }
 BENCHMARK(BM_TopkRows)->Apply(ShapesAndThreads)->UseRealTime();
 
+// The per-token targets (top-2 of 64, top-8 of 256, ...): one
+// thread, k and N as arguments; counter time/token.
+void BM_TopkRowsPerToken(benchmark::State& st) {
+  const int64_t T = 4096, N = st.range(0), k = st.range(1);
+  ThreadScope threads(1);
+  const std::vector<float>& s = Scores(T, N);
+  std::vector<int64_t> ids(size_t(T * k));
+  std::vector<float> vals(size_t(T * k));
+  Check(st, usmoe_topk_rows(s.data(), T, N, k, ids.data(), vals.data()));
+  for (auto _ : st) {
+    usmoe_topk_rows(s.data(), T, N, k, ids.data(), vals.data());
+    benchmark::DoNotOptimize(ids.data());
+    benchmark::ClobberMemory();
+  }
+  SetRates(st, double(T * N), 4.0 * T * N + 12.0 * T * k);
+  // Seconds per token (Google Benchmark prints it with an SI prefix: "31n").
+  st.counters["time/token"] = benchmark::Counter(
+      double(T), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_TopkRowsPerToken)
+    ->ArgNames({"N", "k"})
+    ->Args({8, 2})
+    ->Args({64, 1})
+    ->Args({64, 2})
+    ->Args({64, 8})
+    ->Args({128, 8})
+    ->Args({256, 2})
+    ->Args({256, 8})
+    ->UseRealTime();
+
 void BM_TopcCols(benchmark::State& st) {
   const int64_t T = st.range(0), N = st.range(1), C = Capacity(T, N);
   ThreadScope threads(st.range(2));

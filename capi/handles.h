@@ -32,13 +32,8 @@ struct usmoe_router {
   uint64_t magic = kRouterMagic;
   usmoe_router_config config;
   usmoe::RouterSpec spec;
-  // The gate weight packed for the GEMM of the router's dtype: f32 routers
-  // by PackGateWeight, bf16 routers by PackBf16Pairs (the other stays empty).
-  std::vector<float> weight;
-  std::vector<uint16_t> weight_bf16;
-  const void* packed_weight() const {
-    return spec.bf16 ? static_cast<const void*>(weight_bf16.data()) : weight.data();
-  }
+  std::vector<float> weight;          // f32 routers: PackGateWeight panels
+  std::vector<uint16_t> weight_bf16;  // bf16 routers: PackBf16Pairs
 };
 
 struct usmoe_experts {

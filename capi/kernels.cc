@@ -11,9 +11,9 @@
 #include "capi/error.h"
 #include "src/route/route_pipeline.h"
 #include "src/gate/logits.h"
-#include "src/gemm/gemm_bf16.h"
 #include "src/runtime/threads.h"
 #include "src/scores/scores.h"
+#include "src/select/order_by_score.h"
 #include "src/select/select_keys.h"
 #include "src/select/topc_global.h"
 #include "src/select/topc_radix.h"
@@ -23,11 +23,25 @@ namespace usmoe {
 namespace {
 
 usmoe_status CheckNoNaN(const char* fn, const float* v, int64_t rows, int64_t cols) {
+  // Branch-free OR over chunks vectorises (an early-exit isnan loop does
+  // not, and cost more than the whole global top-c); the cell is located
+  // only in a chunk that reports a NaN.
   const int64_t n = rows * cols;
-  for (int64_t i = 0; i < n; ++i) {
-    if (std::isnan(v[i]))
-      return Fail(USMOE_STATUS_NON_FINITE_INPUT, "%s: scores[%lld][%lld] is NaN", fn,
-                  static_cast<long long>(i / cols), static_cast<long long>(i % cols));
+  constexpr int64_t kChunk = 1024;
+  for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
+    const int64_t c1 = std::min(n, c0 + kChunk);
+    uint32_t any = 0;
+    for (int64_t i = c0; i < c1; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, v + i, sizeof(bits));
+      any |= static_cast<uint32_t>((bits & 0x7FFFFFFFu) > 0x7F800000u);
+    }
+    if (!any) continue;
+    for (int64_t i = c0; i < c1; ++i) {
+      if (std::isnan(v[i]))
+        return Fail(USMOE_STATUS_NON_FINITE_INPUT, "%s: scores[%lld][%lld] is NaN", fn,
+                    static_cast<long long>(i / cols), static_cast<long long>(i % cols));
+    }
   }
   return USMOE_STATUS_SUCCESS;
 }
@@ -71,27 +85,28 @@ USMOE_API usmoe_status usmoe_logits(const void* x, const void* w, usmoe_dtype dt
     USMOE_CHECK(usmoe::CheckProduct(fn, "x", num_tokens, dim, &nx));
     USMOE_CHECK(usmoe::CheckProduct(fn, "w", num_experts, dim, &nw));
     USMOE_CHECK(usmoe::CheckProduct(fn, "logits", num_tokens, num_experts, &nl));
-    // W is checked and packed per call, for the GEMM of its dtype; X is read
-    // in place. Computed aside: an overflow found afterwards must not leave a
-    // partial write.
+    // W is packed per call (f32 panels, or bf16 k-pairs); X is read in place.
     (void)nx;
-    std::vector<float> out(nl);
     const bool bf16 = dtype == USMOE_DTYPE_BF16;
+    std::vector<float> packed;
+    std::vector<uint16_t> pairs;
     if (bf16) {
       const auto* wb = static_cast<const uint16_t*>(w);
       USMOE_CHECK(usmoe::CheckFiniteBf16(fn, "w", wb, num_experts, dim, "expert", "feature"));
-      std::vector<uint16_t> packed(usmoe::PackedBf16PairsSize(num_experts, dim));
-      usmoe::PackBf16Pairs(wb, num_experts, dim, packed.data());
-      usmoe::GemmBf16(static_cast<const uint16_t*>(x), packed.data(), num_tokens, num_experts,
-                      dim, out.data());
+      pairs.resize(usmoe::PackedBf16PairsSize(num_experts, dim));
+      usmoe::PackBf16Pairs(wb, num_experts, dim, pairs.data());
     } else {
       const auto* wf = static_cast<const float*>(w);
       USMOE_CHECK(usmoe::CheckFinite(fn, "w", wf, num_experts, dim, "expert", "feature"));
-      std::vector<float> packed(usmoe::PackedGateSize(num_experts, dim));
+      packed.resize(usmoe::PackedGateSize(num_experts, dim));
       usmoe::PackGateWeight(wf, num_experts, dim, packed.data());
-      usmoe::GateLogitsF32(static_cast<const float*>(x), packed.data(), num_tokens, num_experts,
-                           dim, out.data());
     }
+    // Computed aside: an overflow found afterwards must not leave a partial write.
+    std::vector<float> out(nl);
+    usmoe::GateLogits(bf16, x,
+                      bf16 ? static_cast<const void*>(pairs.data())
+                           : static_cast<const void*>(packed.data()),
+                      num_tokens, num_experts, dim, out.data());
     const usmoe::NonFiniteAt bad =
         usmoe::LocateNonFinite(x, bf16, out.data(), num_tokens, num_experts, dim);
     const long long r = bad.row, c = bad.col;
@@ -178,29 +193,25 @@ USMOE_API usmoe_status usmoe_topc_cols(const float* scores, int64_t num_tokens,
                          static_cast<long long>(capacity), static_cast<long long>(num_tokens));
     USMOE_CHECK(usmoe::CheckNoNaN(fn, scores, num_tokens, num_experts));
     // Column select as in routing (threshold + ascending compaction), then
-    // the C winners sorted by (score desc, token asc) for this entry point.
+    // the C winners ordered by (score desc, token asc) for this entry point.
     const int threads = usmoe::NumThreads();
     std::vector<float> cols(n);
     usmoe::GatherColumns(scores, num_experts, nullptr, num_tokens, cols.data());
     std::vector<usmoe::TopCScratch> scratch(threads);
+    std::vector<usmoe::OrderScratch> order(threads);
     std::vector<uint32_t> picked(static_cast<size_t>(threads) * (num_tokens + 64));
-    std::vector<uint64_t> words(static_cast<size_t>(threads) * capacity);
 #pragma omp parallel for schedule(dynamic) num_threads(threads) if (n > (1 << 15))
     for (int64_t e = 0; e < num_experts; ++e) {
       const int me = omp_get_thread_num();
       const float* col = cols.data() + e * num_tokens;
       uint32_t* pk = picked.data() + me * (num_tokens + 64);
-      uint64_t* wd = words.data() + me * capacity;
       const usmoe::TopCThreshold th =
-          usmoe::FindTopCThresholdSampled(col, num_tokens, capacity, &scratch[me]);
+          usmoe::FindTopCThresholdBinned(col, num_tokens, capacity, &scratch[me].binned);
       const int64_t m = usmoe::CompactTopCIndices(col, num_tokens, th, pk);
-      for (int64_t i = 0; i < m; ++i)
-        wd[i] = (static_cast<uint64_t>(usmoe::OrderedKey(col[pk[i]])) << 32) | (0xFFFFFFFFu - pk[i]);
-      std::sort(wd, wd + m, std::greater<uint64_t>());
+      usmoe::OrderByScoreDesc(col, 1, pk, m, &order[me]);
       for (int64_t i = 0; i < m; ++i) {
-        const int64_t t = 0xFFFFFFFFu - static_cast<uint32_t>(wd[i]);
-        token_ids[e * capacity + i] = t;
-        values[e * capacity + i] = col[t];
+        token_ids[e * capacity + i] = pk[i];
+        values[e * capacity + i] = col[pk[i]];
       }
     }
     return usmoe::Succeed();

@@ -7,7 +7,6 @@
 #include "capi/error.h"
 #include "capi/handles.h"
 #include "src/gate/logits.h"
-#include "src/gemm/gemm_bf16.h"
 
 namespace usmoe {
 namespace {
@@ -142,11 +141,11 @@ USMOE_API usmoe_status usmoe_router_create(const usmoe_router_config* config,
       r->weight_bf16.resize(usmoe::PackedBf16PairsSize(n, d));
       usmoe::PackBf16Pairs(w, n, d, r->weight_bf16.data());
     } else {
-      const float* w = static_cast<const float*>(gate_weight);
-      if (usmoe_status s = usmoe::CheckFinite(fn, "gate_weight", w, n, d, "expert", "feature"))
+      const float* wf = static_cast<const float*>(gate_weight);
+      if (usmoe_status s = usmoe::CheckFinite(fn, "gate_weight", wf, n, d, "expert", "feature"))
         return s;
       r->weight.resize(usmoe::PackedGateSize(n, d));
-      usmoe::PackGateWeight(w, n, d, r->weight.data());
+      usmoe::PackGateWeight(wf, n, d, r->weight.data());
     }
     *router = r.release();
     return usmoe::Succeed();
@@ -192,7 +191,10 @@ USMOE_API usmoe_status usmoe_route(const usmoe_router* router, const void* x,
       return s;
     const int64_t groups = static_cast<int64_t>(offsets.size()) - 1;
     const usmoe::NonFiniteAt bad =
-        usmoe::RoutePipeline(spec, router->packed_weight(), x, num_tokens, offsets.data(), groups,
+        usmoe::RoutePipeline(spec,
+                             spec.bf16 ? static_cast<const void*>(router->weight_bf16.data())
+                                       : static_cast<const void*>(router->weight.data()),
+                             x, num_tokens, offsets.data(), groups,
                              valid_mask, &plan->scratch, &plan->spare);
     if (bad.kind == 1)
       return usmoe::Fail(USMOE_STATUS_NON_FINITE_INPUT,

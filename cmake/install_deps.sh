@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(g++ cmake ninja-build pkg-config libhwy-dev libdnnl-dev ocl-icd-opencl-dev
       opencl-c-headers libgtest-dev libbenchmark-dev libomp-dev python3 python3-numpy
-      python3-pytest "$@")
+      python3-pytest python3-matplotlib "$@")
 # cargo: rustup's when present, else Debian's (the crate has no dependencies).
 command -v cargo >/dev/null 2>&1 || pkgs+=(cargo)
 missing=()

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "oracle/oracle.h"
@@ -20,6 +21,25 @@ namespace usmoe_test {
 namespace {
 
 constexpr double kNormRelTol = 1e-5;
+// bf16 weights on the vdpbf16ps path: the library rounds the activations
+// to bf16 (relative 2^-9 each), the oracle does not. Measured 1e-3..3e-3.
+constexpr double kBf16DotTol = 1e-2;
+
+// True when the dispatched target runs bf16 weights through vdpbf16ps (an
+// AVX3 target on a CPU with AVX512_BF16); elsewhere bf16 weights are widened
+// exactly and must meet kNormRelTol like f32.
+bool Bf16DotPath() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  const char* name = "";
+  if (usmoe_simd_target_name(&name) != USMOE_STATUS_SUCCESS) return false;
+  const std::string t = name;
+  return __builtin_cpu_supports("avx512bf16") && (t == "AVX3" || t == "AVX3_DL");
+#else
+  return false;
+#endif
+}
+
+double TolFor(bool bf16) { return bf16 && Bf16DotPath() ? kBf16DotTol : kNormRelTol; }
 
 oracle::Activation ToOracleAct(usmoe_activation a) {
   switch (a) {
@@ -134,7 +154,7 @@ void CheckForward(const ExpertWeights& w, const std::vector<float>& x, int64_t T
   ASSERT_EQ(usmoe_experts_forward(ex.e, x.data(), T, plan, y.data()), USMOE_STATUS_SUCCESS)
       << usmoe_last_error();
   const double err = NormRelError(y, ref);
-  EXPECT_LE(err, kNormRelTol) << "activation=" << w.act << " bf16=" << w.bf16 << " N=" << w.N
+  EXPECT_LE(err, TolFor(w.bf16)) << "activation=" << w.act << " bf16=" << w.bf16 << " N=" << w.N
                               << " d=" << w.d << " f=" << w.f << " shared=" << w.S
                               << " T=" << T << " c=" << pc.c;
 }
@@ -235,7 +255,7 @@ TEST(Experts, TokensWithoutExpertGetOnlySharedOrZero) {
       for (int64_t j = 0; j < d; ++j) EXPECT_EQ(y[t * d + j], 0.0f) << "token " << t;
     }
   EXPECT_GE(empty_tokens, 20);
-  EXPECT_LE(NormRelError(y, Reference(w, x, T, pc)), kNormRelTol);
+  EXPECT_LE(NormRelError(y, Reference(w, x, T, pc)), TolFor(w.bf16));
 }
 
 TEST(Experts, IdenticalAcrossThreadCounts) {
@@ -259,7 +279,7 @@ TEST(Experts, IdenticalAcrossThreadCounts) {
         ASSERT_EQ(ys.size(), 3u);
         EXPECT_TRUE(SameBits(ys[0], ys[1])) << "1 vs 2 threads";
         EXPECT_TRUE(SameBits(ys[0], ys[2])) << "1 vs 3 threads";
-        EXPECT_LE(NormRelError(ys[0], Reference(w, x, T, CopyPlan(plan.p))), kNormRelTol);
+        EXPECT_LE(NormRelError(ys[0], Reference(w, x, T, CopyPlan(plan.p))), TolFor(w.bf16));
       });
     }
   });
@@ -280,7 +300,7 @@ TEST(Experts, ReusedAcrossPlansAndShapes) {
     const auto x = RandomNormals(rng, T * d, 1.0);
     std::vector<float> y(T * d, 1e30f);
     ASSERT_EQ(usmoe_experts_forward(ex.e, x.data(), T, plan.p, y.data()), USMOE_STATUS_SUCCESS);
-    EXPECT_LE(NormRelError(y, Reference(w, x, T, CopyPlan(plan.p))), kNormRelTol) << "T=" << T;
+    EXPECT_LE(NormRelError(y, Reference(w, x, T, CopyPlan(plan.p))), TolFor(w.bf16)) << "T=" << T;
   }
 }
 

@@ -52,7 +52,10 @@ TEST(Logits, F32MatchesOracleOnEveryTarget) {
 }
 
 TEST(Logits, Bf16MatchesOracleOnEveryTarget) {
-  const Shape shapes[] = {{1, 1, 1}, {5, 8, 31}, {40, 33, 96}, {300, 16, 24}};
+  // Odd d (the last k-pair half empty), N and T off the tile sizes, and d
+  // beyond one k-block of the bf16 dot-product kernel (256).
+  const Shape shapes[] = {{1, 1, 1},    {5, 8, 31},    {40, 33, 96},
+                          {300, 16, 24}, {50, 70, 1001}, {7, 130, 513}};
   ForEachSeed([&](uint64_t, Rng& rng) {
     for (const Shape& s : shapes) {
       const auto xb = ToBf16(RandomNormals(rng, s.T * s.d, 1.0));

@@ -129,6 +129,42 @@ TEST(TopCCols, MatchesOracleOnEveryTarget) {
   });
 }
 
+// Long columns (the many-bin path) mixing every kind of column the column
+// select distinguishes: infinities and spans that overflow (selected
+// exactly), all-equal, few levels (big threshold bins), and plain ones.
+TEST(TopCCols, LongColumnsOfEveryKind) {
+  const float inf = std::numeric_limits<float>::infinity();
+  ForEachSeed([&](uint64_t, Rng& rng) {
+    const int64_t T = 4100, N = 21;
+    std::vector<float> s(static_cast<size_t>(T * N));
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t e = 0; e < N; ++e) {
+        float v = static_cast<float>(rng.Uniform(-1, 1));
+        const int64_t r = rng.Int(0, 99);
+        if (e == 0 && r < 3) v = r == 0 ? inf : -inf;
+        if (e == 1 && r < 10) v = r < 5 ? 3e38f : -3e38f;
+        if (e == 2) v = 0.25f;
+        if (e == 3) v = static_cast<float>(rng.Int(0, 2));
+        if (e == 4) v = static_cast<float>(rng.Uniform(0, 1e-37));  // subnormal-scale span
+        s[t * N + e] = v;
+      }
+    for (int64_t C : {int64_t{1}, int64_t{512}, rng.Int(1, T), T - 1, T}) {
+      std::vector<int64_t> want_ids;
+      std::vector<float> want_vals;
+      oracle::TopCCols(s.data(), T, N, C, &want_ids, &want_vals);
+      ForEachTarget([&](const std::string&) {
+        std::vector<int64_t> ids(static_cast<size_t>(N * C), -1);
+        std::vector<float> vals(static_cast<size_t>(N * C));
+        ASSERT_EQ(usmoe_topc_cols(s.data(), T, N, C, ids.data(), vals.data()),
+                  USMOE_STATUS_SUCCESS)
+            << usmoe_last_error();
+        EXPECT_EQ(ids, want_ids) << "C=" << C;
+        EXPECT_EQ(vals, want_vals) << "C=" << C;
+      });
+    }
+  });
+}
+
 void CheckGlobal(const std::vector<float>& v, int64_t c) {
   const int64_t n = static_cast<int64_t>(v.size());
   const auto want = oracle::TopCGlobal(v.data(), n, c);

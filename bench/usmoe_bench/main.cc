@@ -7,10 +7,14 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "baselines.h"
+#include "moe_stage.h"
+#include "plot.h"
+#include "torch_peer.h"
 #include "options.h"
 #include "report.h"
 
@@ -72,6 +76,26 @@ int64_t PlanDiff(int64_t T, int64_t N, const int64_t* off_a, const int64_t* tok_
   return diff;
 }
 
+// Cells of usmoe's result that differ from a peer's, both given as index
+// lists of equal length sorted the same way; "" when the sizes differ.
+std::string SelectionCheck(const std::vector<int64_t>& ours, const std::string& peer_file) {
+  std::vector<int64_t> peer;
+  if (!ReadFile(peer_file, &peer, ours.size())) return "unreadable peer output";
+  int64_t bad = 0;
+  for (size_t i = 0; i < ours.size(); ++i) bad += ours[i] != peer[i];
+  // torch.topk orders equal scores as it likes; usmoe takes the lower index.
+  return bad == 0 ? "same selection"
+                  : std::to_string(bad) + " of " + std::to_string(ours.size()) +
+                        " differ (tie order)";
+}
+
+// Sorts each of `groups` consecutive runs of `len` values ascending.
+std::vector<int64_t> SortRuns(std::vector<int64_t> v, size_t len) {
+  for (size_t i = 0; i + len <= v.size(); i += len)
+    std::sort(v.begin() + long(i), v.begin() + long(i + len));
+  return v;
+}
+
 struct Run {
   const Options& o;
   const Workload& wl;
@@ -80,6 +104,32 @@ struct Run {
   int64_t num_groups;
   std::vector<Row> rows;
   std::vector<std::string> notes;
+  TorchPeers* torch = nullptr;
+  size_t row_base = 0;  // index of rows[0] in the final table
+
+  // Queues the torch.topk peer of a select row (one group only).
+  void AddTorchSelect(usmoe_policy policy, const std::vector<float>& U, int64_t size_arg,
+                      std::vector<int64_t> ours) {
+    static const char* kNames[] = {"torch.topk per row", "torch.topk per column",
+                                   "torch.topk over flat U (paper)"};
+    const int which = policy == USMOE_POLICY_TOKEN_CHOICE ? 0
+                      : policy == USMOE_POLICY_EXPERT_CHOICE ? 1 : 2;
+    const size_t row = row_base + rows.size();
+    if (o.groups > 1) {
+      rows.back().peer_name = kNames[which];
+      rows.back().peer.error = "skipped (groups > 1)";
+      return;
+    }
+    const std::string pname = PolicyName(policy);
+    const std::string path = torch->WriteFloats(
+        "U_" + pname + "_" + std::to_string(wl.T) + ".bin", U.data(), int64_t(U.size()));
+    const char* arg = which == 0 ? "k" : which == 1 ? "capacity" : "budget";
+    const std::string spec = "kind=select policy=" + pname + " T=" + std::to_string(wl.T) +
+                             " N=" + std::to_string(wl.N) + " " + arg + "=" +
+                             std::to_string(size_arg) + " scores=" + path;
+    torch->Add(row - 1, kNames[which], spec,
+               [ours = std::move(ours)](const std::string& out) { return SelectionCheck(ours, out); });
+  }
 
   Row NewRow(const std::string& stage, const std::string& policy, Unit unit,
              double work) const {
@@ -185,6 +235,9 @@ struct Run {
           bad += (ids[i] != ids_b[i] || vals[i] != vals_b[i]);
         r.check = bad == 0 ? "identical" : "MISMATCH " + std::to_string(bad) + " cells";
       }
+      rows.push_back(r);
+      if (r.ours.ok) AddTorchSelect(policy, U, k, SortRuns(ids, size_t(k)));
+      return;
     } else if (policy == USMOE_POLICY_EXPERT_CHOICE) {
       r.base_name = "std::nth_element per column";
       const size_t G = wl.group_sizes.size();
@@ -222,6 +275,9 @@ struct Run {
             bad += (ids[g][i] != ids_b[g][i] || vals[g][i] != vals_b[g][i]);
         r.check = bad == 0 ? "identical" : "MISMATCH " + std::to_string(bad) + " cells";
       }
+      rows.push_back(r);
+      if (r.ours.ok) AddTorchSelect(policy, U, cap[0], SortRuns(ids[0], size_t(cap[0])));
+      return;
     } else {
       r.base_name = "std::nth_element per group";
       const size_t G = wl.group_sizes.size();
@@ -258,6 +314,12 @@ struct Run {
             bad += idx[g][size_t(i)] != idx_b[g][size_t(i)];
         r.check = bad == 0 ? "identical" : "MISMATCH " + std::to_string(bad) + " cells";
       }
+      rows.push_back(r);
+      if (r.ours.ok) {
+        std::vector<int64_t> ours(idx[0].begin(), idx[0].begin() + budget[0]);
+        AddTorchSelect(policy, U, budget[0], std::move(ours));
+      }
+      return;
     }
     rows.push_back(r);
   }
@@ -428,55 +490,176 @@ int Main(int argc, char** argv) {
   // Physical limits of this machine at this thread count, measured now.
   const Limits limits = ProbeLimits(threads);
   SetLimits(limits);
-  char probed[128];
-  std::snprintf(probed, sizeof(probed),
-                "f32 FMA peak %.1f GFLOP/s, DRAM read %.1f GB/s (probed, %d threads)",
-                limits.fma_gflops, limits.dram_gbps, limits.threads);
+  char probed[192];
+  if (limits.bf16_gflops > 0)
+    std::snprintf(probed, sizeof(probed),
+                  "f32 FMA peak %.1f GFLOP/s, bf16 dot peak %.1f GFLOP/s, DRAM read %.1f GB/s "
+                  "(probed, %d threads)",
+                  limits.fma_gflops, limits.bf16_gflops, limits.dram_gbps, limits.threads);
+  else
+    std::snprintf(probed, sizeof(probed),
+                  "f32 FMA peak %.1f GFLOP/s, DRAM read %.1f GB/s (probed, %d threads)",
+                  limits.fma_gflops, limits.dram_gbps, limits.threads);
   ctx.push_back({"limits", probed});
   PrintHeader(ctx);
   std::fflush(stdout);
 
-  Workload wl = MakeWorkload(o);
-  Run run{o, wl, TimingPolicy{o.min_time, o.min_runs},
-          o.groups > 1 ? wl.group_sizes.data() : nullptr, o.groups > 1 ? o.groups : 0,
-          {}, {}};
-
-  std::vector<float> L, U;
-  run.Logits(&L);
-  for (usmoe_policy p : o.policies) {
-    run.Scores(p, L, &U);
-    run.Select(p, U);
-    run.Route(p);
+  std::vector<Row> rows;
+  std::vector<std::string> notes;
+  std::string peer_label;
+  if (o.stage != "moe") {
+    TorchPeers torch(o);
+    for (int64_t T : o.TokensFor("route")) {
+      Options ot = o;
+      ot.tokens = T;
+      Workload wl = MakeWorkload(ot);
+      Run run{ot, wl, TimingPolicy{o.min_time, o.min_runs},
+              o.groups > 1 ? wl.group_sizes.data() : nullptr, o.groups > 1 ? o.groups : 0,
+              {}, {}};
+      run.torch = &torch;
+      run.row_base = rows.size();
+      std::vector<float> L, U;
+      run.Logits(&L);
+      for (usmoe_policy p : o.policies) {
+        run.Scores(p, L, &U);
+        run.Select(p, U);
+        run.Route(p);
+      }
+      rows.insert(rows.end(), run.rows.begin(), run.rows.end());
+      notes.insert(notes.end(), run.notes.begin(), run.notes.end());
+    }
+    Run::Progress("torch peers (route stage)");
+    torch.RunAll(&rows);
+    if (!torch.label().empty()) peer_label = torch.label();
+  }
+  if (o.stage != "route") {
+    Run::Progress("moe weights");
+    const MoeWeights mw = MakeMoeWeights(o);
+    usmoe_experts_config ecfg;
+    usmoe_experts* experts = nullptr;
+    usmoe_status st = usmoe_experts_config_init(&ecfg);
+    if (st == USMOE_STATUS_SUCCESS) {
+      ecfg.num_experts = mw.N;
+      ecfg.dim = mw.d;
+      ecfg.hidden = mw.f;
+      ecfg.dtype = mw.dtype;
+      ecfg.num_shared = mw.S;
+      ecfg.shared_hidden = mw.fs;
+      st = usmoe_experts_create(&ecfg, mw.Ptr(mw.w1, mw.w1b), mw.Ptr(mw.w3, mw.w3b),
+                                mw.Ptr(mw.w2, mw.w2b), mw.Ptr(mw.sw1, mw.sw1b),
+                                mw.Ptr(mw.sw3, mw.sw3b), mw.Ptr(mw.sw2, mw.sw2b), &experts);
+    }
+    if (st != USMOE_STATUS_SUCCESS) {
+      std::fprintf(stderr, "usmoe_experts_create: %s\n", LastError(st).c_str());
+      return 1;
+    }
+    TorchPeers torch(o);
+    // The expert weights go to the peer once, as f32 values (bf16-rounded
+    // for bf16: the peer converts them back exactly).
+    std::string wfiles;
+    if (torch.enabled()) {
+      const std::pair<const char*, const std::vector<float>*> parts[] = {
+          {"w1", &mw.w1}, {"w3", &mw.w3}, {"w2", &mw.w2},
+          {"sw1", &mw.sw1}, {"sw3", &mw.sw3}, {"sw2", &mw.sw2}};
+      for (const auto& p : parts) {
+        if (p.second->empty()) continue;
+        const std::string path = torch.WriteFloats(std::string(p.first) + ".bin", p.second->data(),
+                                                   int64_t(p.second->size()));
+        wfiles += std::string(" ") + p.first + "=" + path;
+      }
+    }
+    for (int64_t T : o.TokensFor("moe")) {
+      Options ot = o;
+      ot.tokens = T;
+      ot.groups = 1;
+      Workload wl = MakeWorkload(ot);
+      std::string xfiles;
+      if (torch.enabled())
+        xfiles = " x=" + torch.WriteFloats("x_" + std::to_string(T) + ".bin", wl.x.data(),
+                                           int64_t(wl.x.size())) +
+                 " wg=" + torch.WriteFloats("wg.bin", wl.w.data(), int64_t(wl.w.size()));
+      for (usmoe_policy p : o.policies) {
+        Run::Progress("moe/" + std::string(PolicyName(p)) + " T=" + std::to_string(T));
+        std::vector<float> y;
+        rows.push_back(RunMoeStage(ot, wl, mw, experts, p, TimingPolicy{o.min_time, o.min_runs}, &y));
+        if (!rows.back().ours.ok) continue;
+        char spec[512];
+        std::snprintf(spec, sizeof spec,
+                      "kind=moe policy=%s T=%lld N=%lld d=%lld f=%lld S=%lld fs=%lld k=%lld "
+                      "capacity=%lld budget=%lld alpha=%.17g dtype=%s",
+                      PolicyName(p), (long long)T, (long long)mw.N, (long long)mw.d,
+                      (long long)mw.f, (long long)mw.S, (long long)mw.fs,
+                      (long long)std::llround(o.k), (long long)EcCapacity(o.k, T, mw.N),
+                      (long long)UnifiedBudget(o.k, T, mw.N), PolicyAlpha(o, p),
+                      DtypeName(mw.dtype));
+        torch.Add(rows.size() - 1, "HF-style torch MoE block", spec + xfiles + wfiles,
+                  [y = std::move(y)](const std::string& out) -> std::string {
+                    std::vector<float> py;
+                    if (!ReadFile(out, &py, y.size())) return "unreadable peer output";
+                    double worst = 0, scale = 0;
+                    for (size_t i = 0; i < y.size(); ++i) {
+                      worst = std::max(worst, std::fabs(double(y[i]) - double(py[i])));
+                      scale = std::max(scale, std::fabs(double(py[i])));
+                    }
+                    return "max rel diff " + Fmt("%.1e", scale > 0 ? worst / scale : worst);
+                  });
+      }
+    }
+    usmoe_experts_destroy(experts);
+    Run::Progress("torch peers (moe stage)");
+    torch.RunAll(&rows);
+    if (!torch.label().empty()) peer_label = torch.label();
   }
 
-  PrintTable(run.rows);
-  if (!run.notes.empty()) {
+  PrintTable(rows);
+  if (!peer_label.empty()) {
+    std::printf(
+        "\npeers: %s, /usr/bin/python3 subprocess run after usmoe's cells on the same "
+        "inputs (not interleaved); OPENBLAS_CORETYPE unset\n",
+        peer_label.c_str());
+    ctx.push_back({"peers", peer_label});
+  }
+  if (!notes.empty()) {
     std::printf("\nplans (usmoe_route):\n");
-    for (const std::string& n : run.notes) std::printf("  %s\n", n.c_str());
+    for (const std::string& n : notes) std::printf("  %s\n", n.c_str());
   }
   std::printf(
       "\nthroughput = work / median (tokens for route, T*N cells for scores and "
-      "select, 2*T*N*d flop for logits); limit = that rate over the probed limit "
-      "(GEMM flops vs FMA peak for logits/route; 8 or 4 bytes per cell vs DRAM "
-      "bandwidth for scores/select, above 100%% when the data is in cache); "
-      "ratio = base median / usmoe median (> 1: usmoe faster)\n");
+      "select, 2*T*N*d flop for logits, 6*d*f flop per selected pair plus the shared "
+      "experts for moe); limit = that rate over the probed limit (GEMM flops vs FMA "
+      "peak for logits/route; 8 or 4 bytes per cell vs DRAM bandwidth for "
+      "scores/select, above 100%% when the data is in cache; moe: the larger of its "
+      "FMA share and its DRAM share for the weights it reads); ratio = base (or peer) "
+      "median / usmoe median (> 1: usmoe faster)\n");
 
   int exit_code = 0;
   if (!o.json_path.empty()) {
-    std::string err = WriteJson(o.json_path, ctx, run.rows);
+    std::string err = WriteJson(o.json_path, ctx, rows);
     if (!err.empty()) {
       std::fprintf(stderr, "%s\n", err.c_str());
       exit_code = 1;
     }
   }
   if (!o.csv_path.empty()) {
-    std::string err = WriteCsv(o.csv_path, o, run.rows);
+    std::string err = WriteCsv(o.csv_path, o, rows);
     if (!err.empty()) {
       std::fprintf(stderr, "%s\n", err.c_str());
       exit_code = 1;
     }
   }
-  for (const Row& r : run.rows)
+  if (!o.plot_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(o.plot_dir, ec);
+    std::string err = ec ? "--plot: cannot create " + o.plot_dir + ": " + ec.message() : "";
+    if (err.empty()) err = WriteJson(o.plot_dir + "/usmoe-bench.json", ctx, rows);
+    if (err.empty()) err = WriteAssignment(o.plot_dir, o);
+    if (err.empty()) err = RunPlotScript(o.plot_dir);
+    if (!err.empty()) {
+      std::fprintf(stderr, "%s\n", err.c_str());
+      exit_code = 1;
+    }
+  }
+  for (const Row& r : rows)
     if (!r.ours.ok && r.ours.error.rfind("skipped", 0) != 0) exit_code = 1;
   return exit_code;
 }

@@ -15,15 +15,18 @@ struct Preset {
   const char* name;
   int64_t dim, experts, tokens;
   double k;
+  int64_t hidden, shared, shared_hidden;  // the MoE layer (moe stage)
   const char* what;
 };
 
+// Expert sizes from the models' configs (moe_intermediate_size, shared
+// experts; Qwen1.5-MoE's one 5632-wide shared expert is 4 x 1408).
 constexpr Preset kPresets[] = {
-    {"olmoe", 2048, 64, 4096, 8.0, "OLMoE-1B-7B router (default)"},
-    {"mixtral", 4096, 8, 4096, 2.0, "Mixtral 8x7B router"},
-    {"qwen15", 2048, 60, 4096, 4.0, "Qwen1.5-MoE-A2.7B router"},
-    {"deepseek-v2-lite", 2048, 64, 4096, 6.0, "DeepSeek-V2-Lite router"},
-    {"edge", 512, 8, 64, 2.0, "small edge model, short prompt"},
+    {"olmoe", 2048, 64, 4096, 8.0, 1024, 0, 0, "OLMoE-1B-7B (default)"},
+    {"mixtral", 4096, 8, 4096, 2.0, 14336, 0, 0, "Mixtral 8x7B (moe: 5.6 GB f32)"},
+    {"qwen15", 2048, 60, 4096, 4.0, 1408, 1, 5632, "Qwen1.5-MoE-A2.7B"},
+    {"deepseek-v2-lite", 2048, 64, 4096, 6.0, 1408, 2, 1408, "DeepSeek-V2-Lite"},
+    {"edge", 512, 8, 64, 2.0, 1024, 0, 0, "small edge model, short prompt"},
 };
 
 const Preset* FindPreset(const std::string& name) {
@@ -79,7 +82,7 @@ void PrintHelp(const char* argv0) {
       "\n"
       "Routing throughput of usmoe (C API) against baselines measured in the\n"
       "same run. With no flags: the 'olmoe' preset (T=4096, N=64, d=2048,\n"
-      "k=8, f32), policies tc, ec and unified.\n"
+      "k=8, f32), policies tc, ec and unified, the route stages.\n"
       "\n"
       "Stages (rows of the table):\n"
       "  logits  L = X W^T via usmoe_logits;      baseline: oneDNN matmul (W in\n"
@@ -97,16 +100,34 @@ void PrintHelp(const char* argv0) {
       "  route   usmoe_route: X -> plan (gate GEMM, scores, selection, plan);\n"
       "          baseline: oneDNN matmul (pre-packed W) + scalar scores + the\n"
       "          std selection above + a counting-sort plan.\n"
+      "  moe     (--stage moe|all) the MoE layer: usmoe_route + usmoe_experts_forward\n"
+      "          (SwiGLU experts of size f, S shared experts), T = 1, 32, 512 unless\n"
+      "          --tokens; baseline: the route baseline + three oneDNN matmuls per\n"
+      "          expert on its gathered rows + scalar SwiGLU + weighted scatter-add.\n"
+      "          Throughput: active GFLOP/s (6*d*f per selected pair + shared).\n"
+      "\n"
+      "Peers (own columns, when /usr/bin/python3 imports torch; --no-torch: off):\n"
+      "  select  torch.topk per row (tc), per column (ec), over the flattened U\n"
+      "          (unified: the paper's released router), on the same scores\n"
+      "  moe     a HuggingFace-style torch MoE block (gate, softmax/sigmoid mix,\n"
+      "          the policy's topk, a Python loop over experts with index_add_)\n"
+      "  They run in one subprocess per stage (bench/peers/torch_peers.py) after\n"
+      "  usmoe's cells, same warm-up/median method, OPENBLAS_CORETYPE unset.\n"
+      "  Without torch the peer column reads 'skipped (why)'.\n"
       "\n"
       "Shape and routing:\n"
-      "  --preset NAME   sets d, N, k and T (explicit flags win):\n",
+      "  --preset NAME   sets d, N, k, T, f and S (explicit flags win):\n",
       argv0);
   for (const Preset& p : kPresets)
-    std::printf("                    %-17s d=%-5lld N=%-3lld k=%-3g T=%-5lld %s\n",
+    std::printf("                    %-17s d=%-5lld N=%-3lld k=%-3g T=%-5lld f=%-5lld S=%lld  %s\n",
                 p.name, (long long)p.dim, (long long)p.experts, p.k,
-                (long long)p.tokens, p.what);
+                (long long)p.tokens, (long long)p.hidden, (long long)p.shared, p.what);
   std::printf(
-      "  --tokens T      tokens per call (>= 1)\n"
+      "  --stage S       route | moe | all (default route)\n"
+      "  --tokens T[,T]  tokens per call (>= 1); a list runs every stage per T\n"
+      "  --hidden f      moe: intermediate size of a routed expert\n"
+      "  --shared S      moe: shared experts (dense, every token; default per preset)\n"
+      "  --shared-hidden f  moe: their intermediate size (default: --hidden)\n"
       "  --experts N     experts (>= 1)\n"
       "  --dim d         model dimension (>= 1)\n"
       "  --k K           experts per token (tc: integer in [1,N]; ec: capacity\n"
@@ -144,12 +165,20 @@ void PrintHelp(const char* argv0) {
       "                  compare.py; one entry per measured cell, ours named\n"
       "                  usmoe/<stage>/<policy>/..., baselines baseline/...\n"
       "  --csv FILE      the table as CSV (times in ns)\n"
+      "  --plot DIR      also write DIR/usmoe-bench.json and DIR/assignment.json\n"
+      "                  (one group of <= 64 tokens routed by tc and unified) and\n"
+      "                  draw DIR/throughput.{png,svg} (throughput vs T per stage,\n"
+      "                  usmoe vs baseline vs torch) and DIR/assignment.{png,svg}\n"
+      "                  (token x expert maps with per-expert loads and per-token\n"
+      "                  counts); needs python3-matplotlib\n"
+      "  --no-torch      skip the PyTorch peers\n"
       "  --help          this text\n"
       "\n"
       "Columns: median/min/max over the runs of one cell; throughput of the\n"
       "median (tokens/s for route, G cells/s = T*N/time for scores and select,\n"
-      "GFLOP/s = 2*T*N*d/time for logits); 'base' = the baseline's median;\n"
-      "ratio = base/ours (> 1: usmoe is faster).\n");
+      "GFLOP/s = 2*T*N*d/time for logits, active GFLOP/s for moe); 'base' =\n"
+      "the baseline's median; ratio = base/ours (> 1: usmoe is faster); the\n"
+      "peer columns the same for PyTorch; check: agreement with usmoe's output.\n");
 }
 
 int ParseOptions(int argc, char** argv, Options* o) {
@@ -160,11 +189,12 @@ int ParseOptions(int argc, char** argv, Options* o) {
     bool has_value;
   };
   std::vector<Arg> args;
-  static const char* kNoValue[] = {"--help", "-h", "--iid"};
+  static const char* kNoValue[] = {"--help", "-h", "--iid", "--no-torch"};
   static const char* kWithValue[] = {
       "--preset", "--tokens", "--experts", "--dim", "--k", "--alpha",
       "--policy", "--dtype", "--threads", "--groups", "--seed", "--min-time",
-      "--min-runs", "--json", "--csv"};
+      "--min-runs", "--json", "--csv", "--stage", "--hidden", "--shared",
+      "--shared-hidden", "--plot"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("-", 0) != 0) return Bad(argv0, "unexpected argument '" + a + "'");
@@ -206,6 +236,9 @@ int ParseOptions(int argc, char** argv, Options* o) {
     o->experts = p->experts;
     o->tokens = p->tokens;
     o->k = p->k;
+    o->hidden = p->hidden;
+    o->shared = p->shared;
+    o->shared_hidden = p->shared_hidden;
   }
   // Pass 2: everything else.
   bool shape_changed = false;
@@ -219,10 +252,43 @@ int ParseOptions(int argc, char** argv, Options* o) {
     } else if (f == "--iid") {
       if (a.has_value) return Bad(argv0, "--iid takes no value");
       o->iid = true;
+    } else if (f == "--no-torch") {
+      if (a.has_value) return Bad(argv0, "--no-torch takes no value");
+      o->torch = false;
     } else if (f == "--tokens") {
-      if (!ParseInt(v, 1, int64_t(1) << 30, &o->tokens))
-        return Bad(argv0, "--tokens: expected an integer >= 1, got '" + v + "'");
+      // One value or a comma-separated list.
+      o->tokens_list.clear();
+      size_t start = 0;
+      while (true) {
+        const size_t comma = v.find(',', start);
+        const std::string item = v.substr(start, comma == std::string::npos ? comma : comma - start);
+        if (!ParseInt(item, 1, int64_t(1) << 30, &i64))
+          return Bad(argv0, "--tokens: expected integers >= 1 separated by commas, got '" + v + "'");
+        o->tokens_list.push_back(i64);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+      o->tokens = o->tokens_list.front();
       shape_changed = true;
+    } else if (f == "--stage") {
+      if (v != "route" && v != "moe" && v != "all")
+        return Bad(argv0, "--stage: expected route, moe or all, got '" + v + "'");
+      o->stage = v;
+    } else if (f == "--hidden") {
+      if (!ParseInt(v, 1, 1 << 20, &o->hidden))
+        return Bad(argv0, "--hidden: expected an integer >= 1, got '" + v + "'");
+      shape_changed = true;
+    } else if (f == "--shared") {
+      if (!ParseInt(v, 0, 64, &o->shared))
+        return Bad(argv0, "--shared: expected an integer in [0, 64], got '" + v + "'");
+      shape_changed = true;
+    } else if (f == "--shared-hidden") {
+      if (!ParseInt(v, 1, 1 << 20, &o->shared_hidden))
+        return Bad(argv0, "--shared-hidden: expected an integer >= 1, got '" + v + "'");
+      shape_changed = true;
+    } else if (f == "--plot") {
+      if (v.empty()) return Bad(argv0, "--plot needs a directory");
+      o->plot_dir = v;
     } else if (f == "--experts") {
       if (!ParseInt(v, 1, 1 << 20, &o->experts))
         return Bad(argv0, "--experts: expected an integer >= 1, got '" + v + "'");
@@ -283,15 +349,26 @@ int ParseOptions(int argc, char** argv, Options* o) {
     bool is_preset = false;
     if (const Preset* p = FindPreset(o->preset))
       is_preset = p->dim == o->dim && p->experts == o->experts &&
-                  p->tokens == o->tokens && p->k == o->k;
+                  p->tokens == o->tokens && p->k == o->k && p->hidden == o->hidden &&
+                  p->shared == o->shared && p->shared_hidden == o->shared_hidden &&
+                  o->tokens_list.size() <= 1;
     if (!is_preset) o->preset += " (modified)";
   }
   if (o->k > static_cast<double>(o->experts))
     return Bad(argv0, "--k must be <= the number of experts (" +
                           std::to_string(o->experts) + ")");
-  if (o->groups > o->tokens)
-    return Bad(argv0, "--groups must be <= --tokens");
+  if (o->shared > 0 && o->shared_hidden == 0) o->shared_hidden = o->hidden;
+  // The moe stage routes each call as one group.
+  if (o->stage != "moe")
+    for (int64_t t : o->TokensFor("route"))
+      if (o->groups > t) return Bad(argv0, "--groups must be <= every --tokens value");
   return 0;
+}
+
+std::vector<int64_t> Options::TokensFor(const std::string& stage_name) const {
+  if (!tokens_list.empty()) return tokens_list;
+  if (stage_name == "moe") return {1, 32, 512};
+  return {tokens};
 }
 
 }  // namespace usmoe_bench

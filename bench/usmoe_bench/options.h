@@ -12,10 +12,17 @@ namespace usmoe_bench {
 
 struct Options {
   std::string preset = "olmoe";
-  int64_t tokens = 4096;  // T
+  std::string stage = "route";  // route | moe | all
+  int64_t tokens = 4096;  // T (the first of tokens_list)
+  // --tokens T1,T2,...: one run of every stage per T. Empty: the stage's
+  // default (route: the preset's T; moe: 1, 32, 512).
+  std::vector<int64_t> tokens_list;
   int64_t experts = 64;   // N
   int64_t dim = 2048;     // d
   double k = 8.0;
+  int64_t hidden = 1024;       // f: intermediate size of a routed expert (moe)
+  int64_t shared = 0;          // shared experts (moe)
+  int64_t shared_hidden = 0;   // their intermediate size (0: = hidden)
   bool alpha_set = false;  // --alpha given: overrides every policy's default
   double alpha = 0.0;
   std::vector<usmoe_policy> policies = {USMOE_POLICY_TOKEN_CHOICE,
@@ -30,6 +37,11 @@ struct Options {
   int64_t min_runs = 10;  // runs per cell
   std::string json_path;
   std::string csv_path;
+  std::string plot_dir;  // --plot DIR: JSON, assignment map and pictures
+  bool torch = true;     // --no-torch: skip the PyTorch peers
+
+  // The T values the given stage runs at.
+  std::vector<int64_t> TokensFor(const std::string& stage_name) const;
 };
 
 // Parses argv into *opts. Returns 0 to go on, 1 when --help was printed

@@ -8,11 +8,16 @@ namespace usmoe_bench {
 struct Limits {
   double fma_gflops = 0;  // f32 FMA peak over `threads` threads, GFLOP/s
   double dram_gbps = 0;   // read bandwidth of a 256 MiB buffer, GB/s
+  double bf16_gflops = 0; // bf16 dot-product (vdpbf16ps) peak; 0: none
   int threads = 1;
 };
 
 // About 0.3 s: FMA chains on the best SIMD target, then a streaming read.
 Limits ProbeLimits(int threads);
+
+// The vdpbf16ps peak over `threads` threads (probe_bf16.cc); 0 when the CPU
+// has no AVX512_BF16.
+double ProbeBf16DotPeak(int threads);
 
 }  // namespace usmoe_bench
 

@@ -74,6 +74,7 @@ std::string BenchName(const char* who, const Row& r) {
   n += "/T:" + std::to_string(r.T) + "/N:" + std::to_string(r.N) +
        "/d:" + std::to_string(r.d) + "/k:" + FormatK(r.k) +
        "/G:" + std::to_string(r.G);
+  if (r.stage == "moe") n += "/f:" + std::to_string(r.f) + "/S:" + std::to_string(r.S);
   return n;
 }
 
@@ -147,6 +148,15 @@ double ShareOfLimit(const Row& r, const Stats& s, const char** which) {
   if (!g_have_limits || !s.ok || s.median_ns <= 0) return -1;
   const double sec = s.median_ns * 1e-9;
   const double cells = static_cast<double>(r.T) * static_cast<double>(r.N);
+  if (r.stage == "moe") {
+    // bf16 weights: against the bf16 dot-product peak where there is one.
+    const bool bf16 = r.bf16 && g_limits.bf16_gflops > 0;
+    const double peak = bf16 ? g_limits.bf16_gflops : g_limits.fma_gflops;
+    const double fma = r.work / sec / (peak * 1e9);
+    const double dram = r.bytes / sec / (g_limits.dram_gbps * 1e9);
+    *which = dram > fma ? "DRAM" : (bf16 ? "BF16" : "FMA");
+    return std::max(fma, dram);
+  }
   if (r.stage == "logits" || r.stage == "route") {
     *which = "FMA";
     const double flops = 2.0 * cells * static_cast<double>(r.d);
@@ -158,12 +168,18 @@ double ShareOfLimit(const Row& r, const Stats& s, const char** which) {
 }
 
 void PrintTable(const std::vector<Row>& rows) {
-  const std::vector<std::string> head = {"stage", "policy", "T", "N", "d", "k",
-                                         "median", "min", "max", "throughput", "limit",
-                                         "baseline", "base median", "ratio", "check"};
+  bool peers = false;
+  for (const Row& r : rows) peers |= !r.peer_name.empty();
+  std::vector<std::string> head = {"stage", "policy", "T", "N", "d", "k",
+                                   "median", "min", "max", "throughput", "limit",
+                                   "baseline", "base median", "ratio", "check"};
   // Columns that are numbers are right-aligned.
-  const std::vector<bool> right = {false, false, true, true, true, true, true,
-                                   true, true, true, true, false, true, true, false};
+  std::vector<bool> right = {false, false, true, true, true, true, true,
+                             true, true, true, true, false, true, true, false};
+  if (peers) {
+    head.insert(head.end(), {"peer", "peer median", "ratio", "peer check"});
+    right.insert(right.end(), {false, true, true, false});
+  }
   std::vector<std::vector<std::string>> cells;
   std::vector<std::string> notes;
   for (const Row& r : rows) {
@@ -195,6 +211,17 @@ void PrintTable(const std::vector<Row>& rows) {
       c.push_back("-");
     }
     c.push_back(r.check.empty() ? "-" : r.check);
+    if (peers) {
+      c.push_back(r.peer_name.empty() ? "-" : r.peer_name);
+      if (r.peer.ok) {
+        c.push_back(FormatTime(r.peer.median_ns) + (Noisy(r.peer) ? "*" : " "));
+        c.push_back(r.ours.ok ? Fmt("%.2fx", r.peer.median_ns / r.ours.median_ns) : "-");
+      } else {
+        c.push_back(r.peer_name.empty() ? "-" : r.peer.error);
+        c.push_back("-");
+      }
+      c.push_back(r.peer_check.empty() ? "-" : r.peer_check);
+    }
     cells.push_back(c);
   }
   std::vector<size_t> w(head.size());
@@ -207,7 +234,7 @@ void PrintTable(const std::vector<Row>& rows) {
     for (size_t j = 0; j < c.size(); ++j) {
       std::string pad(w[j] - c[j].size(), ' ');
       line += right[j] ? pad + c[j] : c[j] + pad;
-      if (j + 1 < c.size()) line += j == 10 ? " | " : "  ";
+      if (j + 1 < c.size()) line += (j == 10 || j == 14) ? " | " : "  ";
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
     std::printf("%s\n", line.c_str());
@@ -216,13 +243,15 @@ void PrintTable(const std::vector<Row>& rows) {
   std::string rule;
   for (size_t j = 0; j < w.size(); ++j) {
     rule += std::string(w[j], '-');
-    if (j + 1 < w.size()) rule += j == 10 ? "-+-" : "  ";
+    if (j + 1 < w.size()) rule += (j == 10 || j == 14) ? "-+-" : "  ";
   }
   std::printf("%s\n", rule.c_str());
   for (const auto& c : cells) print_line(c);
   for (const std::string& n : notes) std::printf("error: %s\n", n.c_str());
   bool noisy = false;
-  for (const Row& r : rows) noisy |= (r.ours.ok && Noisy(r.ours)) || (r.base.ok && Noisy(r.base));
+  for (const Row& r : rows)
+    noisy |= (r.ours.ok && Noisy(r.ours)) || (r.base.ok && Noisy(r.base)) ||
+             (r.peer.ok && Noisy(r.peer));
   if (noisy)
     std::printf(
         "* median > 1.25 x min: runs were disturbed (other processes, frequency);\n"
@@ -261,9 +290,10 @@ std::string WriteJson(const std::string& path, const Context& ctx,
   o << "\n  },\n  \"benchmarks\": [";
   bool first = true;
   int family = 0;
-  auto emit = [&](const Row& r, const Stats& s, bool ours) {
-    if (!s.ok) return;
-    const std::string name = BenchName(ours ? "usmoe" : "baseline", r);
+  auto emit = [&](const Row& r, const Stats& s, const char* who) {
+    if (!s.ok || r.work <= 0) return;
+    const bool ours = std::string(who) == "usmoe";
+    const std::string name = BenchName(who, r);
     o << (first ? "\n" : ",\n");
     first = false;
     o << "    {\n";
@@ -285,16 +315,26 @@ std::string WriteJson(const std::string& path, const Context& ctx,
     if (ours && r.base.ok)
       o << "      \"baseline_over_ours\": " << JsonNum(r.base.median_ns / s.median_ns)
         << ",\n";
+    if (ours && r.peer.ok)
+      o << "      \"peer_over_ours\": " << JsonNum(r.peer.median_ns / s.median_ns) << ",\n";
+    o << "      \"work\": " << JsonNum(r.work) << ",\n";
+    if (r.stage == "moe")
+      o << "      \"f\": " << r.f << ",\n      \"shared\": " << r.S
+        << ",\n      \"shared_hidden\": " << r.fs
+        << ",\n      \"weight_bytes\": " << JsonNum(r.bytes) << ",\n";
     o << "      \"" << UnitName(r.unit) << "\": " << JsonNum(Rate(r, s)) << ",\n";
     const char* which = "";
     const double share = ShareOfLimit(r, s, &which);
     if (share >= 0) o << "      \"share_of_limit\": " << JsonNum(share) << ",\n";
-    o << "      \"label\": \"" << JsonEscape(ours ? "usmoe" : r.base_name) << "\"\n";
+    const std::string label = ours ? "usmoe" : (std::string(who) == "baseline" ? r.base_name : r.peer_name);
+    o << "      \"label\": \"" << JsonEscape(label) << "\",\n";
+    o << "      \"check\": \"" << JsonEscape(ours ? "" : (std::string(who) == "baseline" ? r.check : r.peer_check)) << "\"\n";
     o << "    }";
   };
   for (const Row& r : rows) {
-    emit(r, r.ours, true);
-    emit(r, r.base, false);
+    emit(r, r.ours, "usmoe");
+    emit(r, r.base, "baseline");
+    emit(r, r.peer, "torch");
   }
   o << "\n  ]\n}\n";
   std::ofstream f(path);
@@ -309,7 +349,7 @@ std::string WriteCsv(const std::string& path, const Options& opts,
   if (!f) return "cannot write " + path;
   f << "stage,policy,T,N,d,k,groups,dtype,runs,median_ns,min_ns,max_ns,"
        "throughput,throughput_unit,baseline,base_runs,base_median_ns,base_min_ns,"
-       "base_max_ns,ratio,check,error\n";
+       "base_max_ns,ratio,check,error,f,shared,peer,peer_median_ns,peer_ratio,peer_check\n";
   for (const Row& r : rows) {
     const char* unit = r.unit == Unit::kTokens ? "tokens/s"
                        : r.unit == Unit::kCells ? "cells/s" : "flop/s";
@@ -329,8 +369,13 @@ std::string WriteCsv(const std::string& path, const Options& opts,
       f << ",,,,";
     if (r.ours.ok && r.base.ok) f << JsonNum(r.base.median_ns / r.ours.median_ns);
     f << ',' << CsvField(r.check) << ','
-      << CsvField(!r.ours.ok ? r.ours.error : (!r.base.ok ? r.base.error : ""))
-      << '\n';
+      << CsvField(!r.ours.ok ? r.ours.error : (!r.base.ok ? r.base.error : "")) << ','
+      << r.f << ',' << r.S << ',' << CsvField(r.peer_name) << ',';
+    if (r.peer.ok) f << JsonNum(r.peer.median_ns);
+    else f << CsvField(r.peer.error);
+    f << ',';
+    if (r.peer.ok && r.ours.ok) f << JsonNum(r.peer.median_ns / r.ours.median_ns);
+    f << ',' << CsvField(r.peer_check) << '\n';
   }
   return f ? "" : "error writing " + path;
 }

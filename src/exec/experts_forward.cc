@@ -20,10 +20,13 @@
 
 namespace usmoe {
 
-// One FFN's packed weights.
+// One FFN's packed weights: f32 panels, or bf16 panels kept at half the
+// bytes (decode streams every weight it touches once, so bytes are time).
 struct PackedFfn {
   int64_t hidden = 0;
-  std::vector<float> w1, w3, w2;  // panels: f rows of d; f rows of d; d rows of f
+  bool bf16 = false;
+  std::vector<float> w1, w3, w2;      // panels: f rows of d; f rows of d; d rows of f
+  std::vector<uint16_t> b1, b3, b2;   // bf16 k-pairs (PackBf16Pairs)
 };
 
 class ExpertsImpl {
@@ -35,19 +38,16 @@ class ExpertsImpl {
 
 namespace {
 
-void PackMatrix(const void* w, bool bf16, int64_t offset, int64_t rows, int64_t cols,
+void PackMatrix(const float* w, int64_t offset, int64_t rows, int64_t cols,
                 std::vector<float>* out) {
-  std::vector<float> tmp;
-  const float* src;
-  if (bf16) {
-    tmp.resize(rows * cols);
-    Bf16ToF32(static_cast<const uint16_t*>(w) + offset, rows * cols, tmp.data());
-    src = tmp.data();
-  } else {
-    src = static_cast<const float*>(w) + offset;
-  }
   out->resize(PackedGateSize(rows, cols));
-  PackGateWeight(src, rows, cols, out->data());
+  PackGateWeight(w + offset, rows, cols, out->data());
+}
+
+void PackMatrix(const uint16_t* w, int64_t offset, int64_t rows, int64_t cols,
+                std::vector<uint16_t>* out) {
+  out->resize(PackedBf16PairsSize(rows, cols));
+  PackBf16Pairs(w + offset, rows, cols, out->data());
 }
 
 void PackSet(int64_t count, int64_t f, int64_t d, bool gated, bool bf16, const void* w1,
@@ -56,9 +56,17 @@ void PackSet(int64_t count, int64_t f, int64_t d, bool gated, bool bf16, const v
   for (int64_t e = 0; e < count; ++e) {
     PackedFfn& p = (*out)[e];
     p.hidden = f;
-    PackMatrix(w1, bf16, e * f * d, f, d, &p.w1);
-    if (gated) PackMatrix(w3, bf16, e * f * d, f, d, &p.w3);
-    PackMatrix(w2, bf16, e * d * f, d, f, &p.w2);
+    p.bf16 = bf16;
+    if (bf16) {
+      const auto* b1 = static_cast<const uint16_t*>(w1);
+      PackMatrix(b1, e * f * d, f, d, &p.b1);
+      if (gated) PackMatrix(static_cast<const uint16_t*>(w3), e * f * d, f, d, &p.b3);
+      PackMatrix(static_cast<const uint16_t*>(w2), e * d * f, d, f, &p.b2);
+    } else {
+      PackMatrix(static_cast<const float*>(w1), e * f * d, f, d, &p.w1);
+      if (gated) PackMatrix(static_cast<const float*>(w3), e * f * d, f, d, &p.w3);
+      PackMatrix(static_cast<const float*>(w2), e * d * f, d, f, &p.w2);
+    }
   }
 }
 
@@ -86,10 +94,32 @@ void Activate(Activation act, float* h1, const float* h3, int64_t n) {
   }
 }
 
-// out (rows×d) = FFN(x rows). h1, h3: rows×f scratch.
+// out (rows×d) = FFN(x rows). h1, h3: rows×f scratch; xb: rows·max(d, f)
+// bf16 scratch for the dot-product path.
+//
+// bf16 weights take the vdpbf16ps kernel where it is usable (twice the f32
+// FMA rate): the activations are rounded to bf16 (nearest-even) first, as
+// every bf16 GEMM library does. Elsewhere f32 activations meet the exactly
+// widened weights, the same products as with f32 weights.
 void RunFfn(const PackedFfn& p, Activation act, int64_t d, const float* x, int64_t rows,
-            float* h1, float* h3, float* out) {
+            float* h1, float* h3, uint16_t* xb, float* out) {
   const int64_t f = p.hidden;
+  if (p.bf16 && Bf16DotUsable()) {
+    F32ToBf16Rne(x, rows * d, xb);
+    PairsLogitsBf16Dot(xb, p.b1.data(), rows, f, d, h1);
+    if (act == Activation::kSwiGLU) PairsLogitsBf16Dot(xb, p.b3.data(), rows, f, d, h3);
+    Activate(act, h1, h3, rows * f);
+    F32ToBf16Rne(h1, rows * f, xb);
+    PairsLogitsBf16Dot(xb, p.b2.data(), rows, d, f, out);
+    return;
+  }
+  if (p.bf16) {
+    PairsLogitsF32(x, p.b1.data(), rows, f, d, h1);
+    if (act == Activation::kSwiGLU) PairsLogitsF32(x, p.b3.data(), rows, f, d, h3);
+    Activate(act, h1, h3, rows * f);
+    PairsLogitsF32(h1, p.b2.data(), rows, d, f, out);
+    return;
+  }
   GateLogitsF32(x, p.w1.data(), rows, f, d, h1);
   if (act == Activation::kSwiGLU) GateLogitsF32(x, p.w3.data(), rows, f, d, h3);
   Activate(act, h1, h3, rows * f);
@@ -128,6 +158,8 @@ void ExpertsForward(const ExpertsImpl& ex, const float* x, int64_t T, const Plan
   const int threads = NumThreads();
   const int64_t per = max_rows * d + 2 * max_rows * fmax;
   std::vector<float> scratch(static_cast<size_t>(threads) * per);
+  const int64_t per_b = max_rows * std::max(d, fmax);
+  std::vector<uint16_t> scratch_b(static_cast<size_t>(threads) * per_b);
   std::vector<float> shared_out;
   if (s.num_shared > 0) shared_out.resize(T * d);
 
@@ -140,13 +172,15 @@ void ExpertsForward(const ExpertsImpl& ex, const float* x, int64_t T, const Plan
     float* h3 = h1 + max_rows * fmax;
     for (int64_t i = 0; i < n; ++i)
       std::memcpy(xg + i * d, x + plan.token_ids[s0 + i] * d, sizeof(float) * d);
-    RunFfn(ex.experts[e], s.activation, d, xg, n, h1, h3, routed.data() + s0 * d);
+    RunFfn(ex.experts[e], s.activation, d, xg, n, h1, h3,
+           scratch_b.data() + omp_get_thread_num() * per_b, routed.data() + s0 * d);
   }
   if (s.num_shared > 0) {
     // Dense over all tokens: the kernel threads over token blocks itself.
     std::vector<float> h1(T * s.shared_hidden), h3(T * s.shared_hidden), o(T * d);
+    std::vector<uint16_t> xb(T * std::max(d, s.shared_hidden));
     for (int64_t j = 0; j < s.num_shared; ++j) {
-      RunFfn(ex.shared[j], s.activation, d, x, T, h1.data(), h3.data(), o.data());
+      RunFfn(ex.shared[j], s.activation, d, x, T, h1.data(), h3.data(), xb.data(), o.data());
       for (int64_t i = 0; i < T * d; ++i) shared_out[i] += o[i];
     }
   }

@@ -39,6 +39,31 @@ HWY_INLINE float Act(const uint16_t* p) {
   return v;
 }
 
+// Views of packed weights. Panel(p) is the view of panel p; Load(d, k, off)
+// the vector at lane offset `off` of the panel's row for input k, as f32.
+// f32 panels; or bf16 k-pairs (the layout of PackBf16Pairs), widened exactly
+// on load: half the bytes to stream, the same products and sums.
+struct F32Panels {
+  const float* w;
+  int64_t d;
+  F32Panels Panel(int64_t p) const { return {w + p * d * kGatePanel, d}; }
+  HWY_INLINE hn::Vec<PanelTag> Load(PanelTag dc, int64_t k, int64_t off) const {
+    return hn::LoadU(dc, w + k * kGatePanel + off);
+  }
+};
+struct Bf16Pairs {
+  const uint16_t* w;
+  int64_t kp;  // pairs per panel row: ceil(d / 2)
+  Bf16Pairs Panel(int64_t p) const { return {w + p * kp * 2 * kGatePanel, kp}; }
+  HWY_INLINE hn::Vec<PanelTag> Load(PanelTag dc, int64_t k, int64_t off) const {
+    const hn::RebindToUnsigned<PanelTag> du;
+    // Lane j holds (W[j][2i], W[j][2i+1]) as the low and high halves.
+    const auto pair = hn::LoadU(du, reinterpret_cast<const uint32_t*>(w) + (k >> 1) * kGatePanel + off);
+    const auto bits = (k & 1) ? hn::And(pair, hn::Set(du, 0xFFFF0000u)) : hn::ShiftLeft<16>(pair);
+    return hn::BitCast(dc, bits);
+  }
+};
+
 // Writes the first `cols` columns of a rows×ld tile into L.
 HWY_INLINE void CopyTile(const float* tile, int64_t ld, int64_t rows, int64_t cols, float* L,
                          int64_t ldl) {
@@ -56,8 +81,8 @@ constexpr int64_t kKc = 256;
 constexpr int64_t kSuperRows = 8 * kMR;
 
 // tile[r][v] += x[r][k0..k1) · W-panels[k0..k1) (tile zeroed when first).
-template <int MR, int NP, typename TX>
-HWY_INLINE void Tile(const TX* HWY_RESTRICT x, int64_t d, const float* HWY_RESTRICT wp,
+template <int MR, int NP, typename TX, typename TW>
+HWY_INLINE void Tile(const TX* HWY_RESTRICT x, int64_t d, const TW& wp,
                      int64_t k0, int64_t k1, bool first, float* HWY_RESTRICT tile) {
   const PanelTag dc;
   using V = hn::Vec<PanelTag>;
@@ -67,12 +92,13 @@ HWY_INLINE void Tile(const TX* HWY_RESTRICT x, int64_t d, const float* HWY_RESTR
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v)
       acc[r][v] = first ? hn::Zero(dc) : hn::LoadU(dc, tile + r * ld + v * kLanes);
-  const int64_t panel_stride = d * kGatePanel;
+  TW panel[NP];
+  for (int p = 0; p < NP; ++p) panel[p] = wp.Panel(p);
   for (int64_t k = k0; k < k1; ++k) {
     V w[NV];
     for (int p = 0; p < NP; ++p)
       for (int v = 0; v < kVecPerPanel; ++v)
-        w[p * kVecPerPanel + v] = hn::LoadU(dc, wp + p * panel_stride + k * kGatePanel + v * kLanes);
+        w[p * kVecPerPanel + v] = panel[p].Load(dc, k, v * kLanes);
     for (int r = 0; r < MR; ++r) {
       const V b = hn::Set(dc, Act(x + r * d + k));
       for (int v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(b, w[v], acc[r][v]);
@@ -82,8 +108,8 @@ HWY_INLINE void Tile(const TX* HWY_RESTRICT x, int64_t d, const float* HWY_RESTR
     for (int v = 0; v < NV; ++v) hn::StoreU(acc[r][v], dc, tile + r * ld + v * kLanes);
 }
 
-template <int MR, typename TX>
-HWY_INLINE void TileN(int np, const TX* x, int64_t d, const float* wp, int64_t k0,
+template <int MR, typename TX, typename TW>
+HWY_INLINE void TileN(int np, const TX* x, int64_t d, const TW& wp, int64_t k0,
                       int64_t k1, float* tile) {
   const bool first = k0 == 0;
   switch (kPanelsPerTile >= 4 ? np : 1) {
@@ -95,14 +121,14 @@ HWY_INLINE void TileN(int np, const TX* x, int64_t d, const float* wp, int64_t k
 }
 
 // Rows [0, rows) of x (rows <= kSuperRows) against panels [p0, p1).
-template <typename TX>
-HWY_INLINE void SuperBlock(const TX* x, int64_t rows, int64_t d, const float* packed,
+template <typename TX, typename TW>
+HWY_INLINE void SuperBlock(const TX* x, int64_t rows, int64_t d, const TW& packed,
                            int64_t p0, int64_t p1, int64_t N, float* L) {
   HWY_ALIGN float tile[kSuperRows * kPanelsPerTile * kGatePanel];
   for (int64_t p = p0; p < p1;) {
     const int np = static_cast<int>(std::min<int64_t>(kPanelsPerTile, p1 - p));
     const int64_t ld = np * kGatePanel;
-    const float* wp = packed + p * d * kGatePanel;
+    const TW wp = packed.Panel(p);
     for (int64_t k0 = 0; k0 < d; k0 += kKc) {
       const int64_t k1 = std::min(d, k0 + kKc);
       int64_t r = 0;
@@ -115,8 +141,8 @@ HWY_INLINE void SuperBlock(const TX* x, int64_t rows, int64_t d, const float* pa
   }
 }
 
-template <typename TX>
-void GateLogits(const TX* HWY_RESTRICT x, const float* HWY_RESTRICT packed, int64_t T,
+template <typename TX, typename TW>
+void GateLogits(const TX* HWY_RESTRICT x, const TW& packed, int64_t T,
                 int64_t N, int64_t d, float* HWY_RESTRICT L) {
   const int64_t panels = (N + kGatePanel - 1) / kGatePanel;
   const int64_t blocks = (T + kSuperRows - 1) / kSuperRows;
@@ -129,18 +155,18 @@ void GateLogits(const TX* HWY_RESTRICT x, const float* HWY_RESTRICT packed, int6
 #else   // scalable vectors (SVE, RVV) cannot live in arrays: four named rows
 constexpr int kMR = 4;
 
-template <int MR, typename TX>
-HWY_INLINE void RowBlock(const TX* x, int64_t rows, int64_t d, const float* packed,
+template <int MR, typename TX, typename TW>
+HWY_INLINE void RowBlock(const TX* x, int64_t rows, int64_t d, const TW& packed,
                          int64_t p0, int64_t p1, int64_t N, float* L) {
   const PanelTag dc;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(dc));
   HWY_ALIGN float tile[4 * kGatePanel];
   for (int64_t p = p0; p < p1; ++p) {
-    const float* wp = packed + p * d * kGatePanel;
+    const TW wp = packed.Panel(p);
     for (int64_t v = 0; v < kGatePanel; v += lanes) {
       auto a0 = hn::Zero(dc), a1 = hn::Zero(dc), a2 = hn::Zero(dc), a3 = hn::Zero(dc);
       for (int64_t k = 0; k < d; ++k) {
-        const auto w = hn::LoadU(dc, wp + k * kGatePanel + v);
+        const auto w = wp.Load(dc, k, v);
         a0 = hn::MulAdd(hn::Set(dc, Act(x + k)), w, a0);
         if (MR > 1) a1 = hn::MulAdd(hn::Set(dc, Act(x + d + k)), w, a1);
         if (MR > 2) a2 = hn::MulAdd(hn::Set(dc, Act(x + 2 * d + k)), w, a2);
@@ -156,8 +182,8 @@ HWY_INLINE void RowBlock(const TX* x, int64_t rows, int64_t d, const float* pack
   }
 }
 
-template <typename TX>
-void GateLogits(const TX* HWY_RESTRICT x, const float* HWY_RESTRICT packed, int64_t T,
+template <typename TX, typename TW>
+void GateLogits(const TX* HWY_RESTRICT x, const TW& packed, int64_t T,
                 int64_t N, int64_t d, float* HWY_RESTRICT L) {
   const int64_t panels = (N + kGatePanel - 1) / kGatePanel;
   const int64_t row_blocks = (T + kMR - 1) / kMR;
@@ -175,13 +201,19 @@ void GateLogits(const TX* HWY_RESTRICT x, const float* HWY_RESTRICT packed, int6
 
 void GateLogitsF32(const float* HWY_RESTRICT x, const float* HWY_RESTRICT packed, int64_t T,
                    int64_t N, int64_t d, float* HWY_RESTRICT L) {
-  GateLogits(x, packed, T, N, d, L);
+  GateLogits(x, F32Panels{packed, d}, T, N, d, L);
 }
 
 void GateLogitsBf16(const uint16_t* HWY_RESTRICT x, const float* HWY_RESTRICT packed, int64_t T,
                     int64_t N, int64_t d, float* HWY_RESTRICT L) {
-  GateLogits(x, packed, T, N, d, L);
+  GateLogits(x, F32Panels{packed, d}, T, N, d, L);
 }
+
+void PairsLogitsF32(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT pairs, int64_t T,
+                    int64_t N, int64_t d, float* HWY_RESTRICT L) {
+  GateLogits(x, Bf16Pairs{pairs, (d + 1) / 2}, T, N, d, L);
+}
+
 
 // bf16 -> f32 is exact (a bf16 is the upper half of an f32): a widening
 // shift per lane. The element-wise memcpy loop it replaces did not
@@ -207,23 +239,36 @@ HWY_AFTER_NAMESPACE();
 namespace usmoe {
 HWY_EXPORT(GateLogitsF32);
 HWY_EXPORT(GateLogitsBf16);
+HWY_EXPORT(PairsLogitsF32);
 HWY_EXPORT(Bf16ToF32);
 
 int64_t PackedGateSize(int64_t num_experts, int64_t dim) {
   return (num_experts + kGatePanel - 1) / kGatePanel * kGatePanel * dim;
 }
 
-void PackGateWeight(const float* w, int64_t N, int64_t d, float* packed) {
+namespace {
+template <typename T>
+void PackPanels(const T* w, int64_t N, int64_t d, T* packed) {
   const int64_t panels = (N + kGatePanel - 1) / kGatePanel;
   for (int64_t p = 0; p < panels; ++p) {
-    float* dst = packed + p * d * kGatePanel;
+    T* dst = packed + p * d * kGatePanel;
     for (int64_t k = 0; k < d; ++k) {
       for (int64_t j = 0; j < kGatePanel; ++j) {
         const int64_t e = p * kGatePanel + j;
-        dst[k * kGatePanel + j] = e < N ? w[e * d + k] : 0.0f;
+        dst[k * kGatePanel + j] = e < N ? w[e * d + k] : T(0);
       }
     }
   }
+}
+}  // namespace
+
+void PackGateWeight(const float* w, int64_t N, int64_t d, float* packed) {
+  PackPanels(w, N, d, packed);
+}
+
+void PairsLogitsF32(const float* x, const uint16_t* pairs, int64_t num_tokens, int64_t n,
+                    int64_t d, float* out) {
+  HWY_DYNAMIC_DISPATCH(PairsLogitsF32)(x, pairs, num_tokens, n, d, out);
 }
 
 void GateLogitsF32(const float* x, const float* packed, int64_t num_tokens, int64_t num_experts,

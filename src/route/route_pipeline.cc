@@ -56,6 +56,16 @@ bool FindNonFiniteBf16(const uint16_t* m, int64_t rows, int64_t cols, int64_t* r
   return false;
 }
 
+void GateLogits(bool bf16, const void* x, const void* w, int64_t T, int64_t N, int64_t d,
+                float* logits) {
+  if (!bf16) {
+    GateLogitsF32(static_cast<const float*>(x), static_cast<const float*>(w), T, N, d, logits);
+    return;
+  }
+  // vdpbf16ps where usable, exact widening elsewhere (src/gemm/gemm_bf16.h).
+  GemmBf16(static_cast<const uint16_t*>(x), static_cast<const uint16_t*>(w), T, N, d, logits);
+}
+
 NonFiniteAt LocateNonFinite(const void* x, bool bf16, const float* logits, int64_t T,
                             int64_t N, int64_t d) {
   NonFiniteAt at;
@@ -114,8 +124,11 @@ void SelectTokenChoice(const RouterSpec& spec, const float* U, int64_t T,
 }
 
 // Each expert's column of valid rows is copied out (a transpose of the
-// group), then selected exactly like the global top-c: threshold, then an
-// ascending compaction, which yields tokens already in plan order.
+// group), then selected exactly: a binned threshold (topc_binned.cc), then
+// an ascending compaction, which yields tokens already in plan order.
+// (Selecting column-wise straight from the row-major block, vectors across
+// columns, measured 1.7x slower: each row's 16 bins must be extracted lane
+// by lane to reach 16 different histograms.)
 void SelectExpertChoice(const RouterSpec& spec, const float* U, const int64_t* offsets,
                         int64_t G, const uint8_t* valid, RouteScratch* s) {
   const int64_t N = spec.num_experts;
@@ -132,6 +145,10 @@ void SelectExpertChoice(const RouterSpec& spec, const float* U, const int64_t* o
     s->row_of.resize(tv);
     for (int64_t r = 0, i = 0; r < rows; ++r)
       if (!vg || vg[r]) s->row_of[i++] = r0 + r;
+    if (cap == tv) {  // every valid row, no search
+      for (int64_t i = 0; i < tv; ++i) std::memset(sel + s->row_of[i] * N, 1, N);
+      continue;
+    }
     s->columns.resize(N * tv);
     float* cols = s->columns.data();
     GatherColumns(U, N, s->row_of.data(), tv, cols);
@@ -139,13 +156,9 @@ void SelectExpertChoice(const RouterSpec& spec, const float* U, const int64_t* o
 #pragma omp parallel for schedule(dynamic) num_threads(threads) if (rows * N > (1 << 15))
     for (int64_t e = 0; e < N; ++e) {
       const int me = omp_get_thread_num();
-      if (cap == tv) {
-        for (int64_t i = 0; i < tv; ++i) sel[s->row_of[i] * N + e] = 1;
-        continue;
-      }
       uint32_t* picked = s->picked.data() + me * (tv + 64);
       const float* col = cols + e * tv;
-      const TopCThreshold th = FindTopCThresholdSampled(col, tv, cap, &s->topc[me]);
+      const TopCThreshold th = FindTopCThresholdBinned(col, tv, cap, &s->topc[me].binned);
       const int64_t m = CompactTopCIndices(col, tv, th, picked);
       for (int64_t i = 0; i < m; ++i) sel[s->row_of[picked[i]] * N + e] = 1;
     }
@@ -196,13 +209,7 @@ NonFiniteAt RoutePipeline(const RouterSpec& spec, const void* w, const void* x,
   const int64_t N = spec.num_experts, d = spec.dim;
   NonFiniteAt bad;
   s->logits.resize(T * N);
-  if (spec.bf16) {
-    GemmBf16(static_cast<const uint16_t*>(x), static_cast<const uint16_t*>(w), T, N, d,
-             s->logits.data());
-  } else {
-    GateLogitsF32(static_cast<const float*>(x), static_cast<const float*>(w), T, N, d,
-                  s->logits.data());
-  }
+  GateLogits(spec.bf16, x, w, T, N, d, s->logits.data());
   bad = LocateNonFinite(x, spec.bf16, s->logits.data(), T, N, d);
   if (bad.kind != 0) return bad;
   s->scores.resize(T * N);

@@ -70,8 +70,14 @@ int64_t ExpertCapacity(double capacity_factor, double k, int64_t valid_tokens,
                        int64_t num_experts);
 int64_t UnifiedBudget(double k, int64_t valid_tokens, int64_t num_experts);
 
-// w: the router weight packed by PackGateWeight (f32 routers) or by
-// PackBf16Pairs (spec.bf16: the bf16 GEMM, src/gemm/gemm_bf16.h). group_offsets: G+1 entries.
+// L = X·Wᵀ for a router's dtype: f32 X with W packed by PackGateWeight, or
+// bf16 X with W packed by PackBf16Pairs (GemmBf16: vdpbf16ps where usable,
+// else exact widening; see src/gemm/gemm_bf16.h).
+void GateLogits(bool bf16, const void* x, const void* w, int64_t T, int64_t N, int64_t d,
+                float* logits);
+
+// w: the router weight packed by PackGateWeight (f32), or by PackBf16Pairs
+// (bf16 routers). group_offsets: G+1 entries.
 // On success fills *out (every field) and returns kind 0; on non-finite
 // input returns where, and *out is untouched.
 NonFiniteAt RoutePipeline(const RouterSpec& spec, const void* w, const void* x,

@@ -16,6 +16,7 @@
 #define HWY_TARGET_INCLUDE "src/select/topc_global.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "src/simd/transpose16-inl.h"
 
 #include <algorithm>
 #include <cmath>
@@ -84,6 +85,36 @@ int64_t CompactIndices(const float* HWY_RESTRICT v, int64_t n, float kf, int64_t
   return m;
 }
 
+// Blocked by 16 rows so each column's writes are contiguous runs (a naive
+// column-at-a-time copy touches a new page per element); on AVX-512 each
+// 16x16 tile goes through a register transpose.
+void GatherColumnsVec(const float* HWY_RESTRICT src, int64_t n, const int64_t* rows, int64_t m,
+                      float* HWY_RESTRICT cols) {
+  constexpr int64_t kBlock = 16;
+  for (int64_t i0 = 0; i0 < m; i0 += kBlock) {
+    const int64_t i1 = std::min(m, i0 + kBlock);
+    int64_t e0 = 0;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+    if (i1 - i0 == kBlock) {
+      const hn::ScalableTag<int32_t> di;
+      const int32_t* s32 = reinterpret_cast<const int32_t*>(src);
+      for (; e0 + kBlock <= n; e0 += kBlock) {
+        hn::Vec<decltype(di)> r[kBlock];
+        for (int64_t i = 0; i < kBlock; ++i)
+          r[i] = hn::LoadU(di, s32 + (rows ? rows[i0 + i] : i0 + i) * n + e0);
+        Transpose16x16(r);
+        for (int64_t j = 0; j < kBlock; ++j)
+          hn::StoreU(r[j], di, reinterpret_cast<int32_t*>(cols) + (e0 + j) * m + i0);
+      }
+    }
+#endif
+    for (int64_t e = e0; e < n; ++e) {
+      float* dst = cols + e * m;
+      for (int64_t i = i0; i < i1; ++i) dst[i] = src[(rows ? rows[i] : i) * n + e];
+    }
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace usmoe
 HWY_AFTER_NAMESPACE();
@@ -92,10 +123,11 @@ HWY_AFTER_NAMESPACE();
 namespace usmoe {
 HWY_EXPORT(CountAndCollect);
 HWY_EXPORT(CompactIndices);
+HWY_EXPORT(GatherColumnsVec);
 
 namespace {
 constexpr int64_t kSample = 2048;
-// Below this many candidates a plain nth_element is cheaper than a round.
+// Below this many candidates the binned select is cheaper than a round.
 constexpr int64_t kTopCFinishCells = 1024;
 constexpr int64_t kSlack = 64;  // room for full-vector compress stores
 }  // namespace
@@ -139,8 +171,8 @@ void Bracket(const float* v, int64_t n, int64_t need, std::vector<float>* sample
 
 TopCThreshold FindTopCThresholdSampled(const float* v, int64_t n, int64_t c, TopCScratch* s) {
   // Each round keeps only the cells inside the bracket (a few percent), so
-  // rounds shrink the set geometrically; the last few thousand cells go to
-  // nth_element. `need` is the rank of the threshold inside the current set.
+  // rounds shrink the set geometrically; the last thousand cells or so go to
+  // the binned exact select. `need` is the rank of the threshold inside the current set.
   const float* cur = v;
   int64_t cur_n = n, need = c;
   s->cand_values.resize(2 * (n + kSlack));
@@ -157,27 +189,11 @@ TopCThreshold FindTopCThresholdSampled(const float* v, int64_t n, int64_t c, Top
     cur = next;
     cur_n = m;
   }
-  s->sample.assign(cur, cur + cur_n);
-  std::nth_element(s->sample.begin(), s->sample.begin() + (need - 1), s->sample.end(),
-                   std::greater<float>());
-  const float kf = s->sample[need - 1];
-  int64_t greater = 0;
-  for (int64_t i = 0; i < cur_n; ++i) greater += cur[i] > kf;
-  TopCThreshold th;
-  th.key = OrderedKey(kf);
-  th.ties = need - greater;
-  return th;
+  return FindTopCThresholdBinned(cur, cur_n, need, &s->binned);
 }
 
 void GatherColumns(const float* src, int64_t n, const int64_t* rows, int64_t m, float* cols) {
-  constexpr int64_t kBlock = 16;
-  for (int64_t i0 = 0; i0 < m; i0 += kBlock) {
-    const int64_t i1 = std::min(m, i0 + kBlock);
-    for (int64_t e = 0; e < n; ++e) {
-      float* dst = cols + e * m;
-      for (int64_t i = i0; i < i1; ++i) dst[i] = src[(rows ? rows[i] : i) * n + e];
-    }
-  }
+  HWY_DYNAMIC_DISPATCH(GatherColumnsVec)(src, n, rows, m, cols);
 }
 
 int64_t CompactTopCIndices(const float* v, int64_t n, TopCThreshold th, uint32_t* out) {

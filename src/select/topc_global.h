@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "src/select/topc_binned.h"
 #include "src/select/topc_radix.h"
 
 namespace usmoe {
@@ -12,6 +13,7 @@ namespace usmoe {
 struct TopCScratch {
   std::vector<float> cand_values;  // two ping-pong candidate buffers
   std::vector<float> sample;
+  BinnedScratch binned;            // the exact finish among the candidates
 };
 
 // The exact threshold of the top-c of values[0..n): rounds of bracketing
@@ -27,8 +29,6 @@ int64_t CompactTopCIndices(const float* values, int64_t n, TopCThreshold th, uin
 
 // cols[e·m + i] = src[row(i)·n + e] for i < m, where row(i) = rows[i], or i
 // when rows is null: the columns of the selected rows, one after another.
-// Blocked by 16 rows so each column's writes are contiguous runs (a naive
-// column-at-a-time copy touches a new page per element).
 void GatherColumns(const float* src, int64_t n, const int64_t* rows, int64_t m, float* cols);
 
 }  // namespace usmoe

@@ -10,6 +10,7 @@
 #define HWY_TARGET_INCLUDE "src/select/topk_rows.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "src/simd/transpose16-inl.h"
 
 #include <omp.h>
 
@@ -117,6 +118,51 @@ HWY_INLINE void TopKBlockVertical(const int32_t* HWY_RESTRICT block, int64_t n,
   for (int j = 0; j < K; ++j) hn::StoreU(ri[j], di, out_ids + j * lanes);
 }
 
+#if HWY_TARGET != HWY_SCALAR
+// K <= 8: each (key, expert) pair packed into one int64, the key in the high
+// half and 0xFFFFFFFF - expert in the low half, so a compare-exchange is one
+// Max and one Min and still applies the tie rule (equal keys: the larger low
+// half, the lower expert, wins). 2 ops per step against 9 with separate key
+// and expert vectors, at half the lanes. The packed pair needs 64-bit
+// Min/Max, which AVX-512 has natively and the other targets emulate.
+template <int K>
+HWY_INLINE void TopKBlockVertical64(const int32_t* HWY_RESTRICT block, int64_t n,
+                                    int32_t* HWY_RESTRICT out_ids) {
+  const hn::ScalableTag<int32_t> di;
+  const hn::Half<decltype(di)> dh;
+  const hn::Rebind<int64_t, decltype(dh)> d64;
+  using V64 = hn::Vec<decltype(d64)>;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(di));
+  const int64_t half = static_cast<int64_t>(hn::Lanes(d64));
+  HWY_ALIGN int64_t packed[hn::MaxLanes(d64)];
+  // One half of the block's tokens at a time: K live accumulators, which
+  // GCC keeps in registers (two halves at once, 2K, it spilled).
+  for (int64_t h = 0; h < 2; ++h) {
+    V64 r[K];
+#pragma GCC unroll 16
+    for (int j = 0; j < K; ++j) r[j] = hn::Set(d64, INT64_MIN);
+    const int32_t* src = block + h * half;
+    for (int64_t e = 0; e < n; ++e) {
+      const auto v = hn::LoadU(dh, src + e * lanes);
+      const auto tag = hn::Set(d64, static_cast<int64_t>(0xFFFFFFFFu - static_cast<uint32_t>(e)));
+      V64 a = hn::Or(hn::ShiftLeft<32>(hn::PromoteTo(d64, v)), tag);
+#pragma GCC unroll 16
+      for (int j = 0; j < K; ++j) {
+        const V64 t = hn::Max(r[j], a);
+        a = hn::Min(r[j], a);
+        r[j] = t;
+      }
+    }
+    for (int j = 0; j < K; ++j) {
+      hn::Store(r[j], d64, packed);
+      for (int64_t i = 0; i < half; ++i)
+        out_ids[j * lanes + h * half + i] =
+            static_cast<int32_t>(0xFFFFFFFFu - static_cast<uint32_t>(packed[i]));
+    }
+  }
+}
+#endif  // HWY_TARGET != HWY_SCALAR
+
 // Rows [t0, t0+L): keys transposed into L1 scratch, selected, written back.
 HWY_INLINE void TopKBlock(const float* HWY_RESTRICT scores, int64_t t0, int64_t n, int64_t k,
                           const uint8_t* valid, int32_t* HWY_RESTRICT scratch,
@@ -128,18 +174,39 @@ HWY_INLINE void TopKBlock(const float* HWY_RESTRICT scores, int64_t t0, int64_t 
   int32_t* out_ids = scratch;                                // 16 × L
   int32_t* row_keys = out_ids + kTopKVectorMaxK * lanes;     // one row
   int32_t* block = row_keys + n + lanes;                     // n × L
-  for (int64_t i = 0; i < lanes; ++i) {
-    const float* row = scores + (t0 + i) * n;
-    int64_t e = 0;
-    for (; e + lanes <= n; e += lanes) hn::StoreU(SignedKeys(df, hn::LoadU(df, row + e)), di, row_keys + e);
-    for (; e < n; ++e) row_keys[e] = hn::GetLane(SignedKeys(df1, hn::Set(df1, row[e])));
-    for (e = 0; e < n; ++e) block[e * lanes + i] = row_keys[e];
+  int64_t e_simd = 0;  // experts [0, e_simd) transposed in registers
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  for (; e_simd + 16 <= n; e_simd += 16) {
+    hn::Vec<decltype(di)> r[16];
+    for (int64_t i = 0; i < 16; ++i)
+      r[i] = SignedKeys(df, hn::LoadU(df, scores + (t0 + i) * n + e_simd));
+    Transpose16x16(r);
+    for (int64_t j = 0; j < 16; ++j) hn::StoreU(r[j], di, block + (e_simd + j) * lanes);
+  }
+#endif
+  if (e_simd < n) {
+    for (int64_t i = 0; i < lanes; ++i) {
+      const float* row = scores + (t0 + i) * n;
+      int64_t e = e_simd;
+      for (; e + lanes <= n; e += lanes)
+        hn::StoreU(SignedKeys(df, hn::LoadU(df, row + e)), di, row_keys + e);
+      for (; e < n; ++e) row_keys[e] = hn::GetLane(SignedKeys(df1, hn::Set(df1, row[e])));
+      for (e = e_simd; e < n; ++e) block[e * lanes + i] = row_keys[e];
+    }
   }
   switch (k) {
+#if HWY_TARGET != HWY_SCALAR
+#define USMOE_TOPK_CASE(K) \
+  case K: TopKBlockVertical64<K>(block, n, out_ids); break;
+#else
 #define USMOE_TOPK_CASE(K) \
   case K: TopKBlockVertical<K>(block, n, out_ids); break;
+#endif
     USMOE_TOPK_CASE(1) USMOE_TOPK_CASE(2) USMOE_TOPK_CASE(3) USMOE_TOPK_CASE(4)
     USMOE_TOPK_CASE(5) USMOE_TOPK_CASE(6) USMOE_TOPK_CASE(7) USMOE_TOPK_CASE(8)
+#undef USMOE_TOPK_CASE
+#define USMOE_TOPK_CASE(K) \
+  case K: TopKBlockVertical<K>(block, n, out_ids); break;
     USMOE_TOPK_CASE(9) USMOE_TOPK_CASE(10) USMOE_TOPK_CASE(11) USMOE_TOPK_CASE(12)
     USMOE_TOPK_CASE(13) USMOE_TOPK_CASE(14) USMOE_TOPK_CASE(15) USMOE_TOPK_CASE(16)
 #undef USMOE_TOPK_CASE
@@ -167,7 +234,7 @@ void TopKRowsVec(const float* HWY_RESTRICT scores, int64_t rows, int64_t n, int6
   // Vertical blocks win while the K-deep exchange chain per expert is cheap
   // next to k horizontal passes: measured 127 vs 252 ns/token at N=64, k=8,
   // but 503 vs 433 at N=256 (one Zen 5 core).
-  const int64_t full = (lanes > 1 && n <= 128) ? rows / lanes * lanes : 0;
+  const int64_t full = (lanes > 1 && (k <= 8 ? n <= 1024 : n <= 128)) ? rows / lanes * lanes : 0;
 #endif
 #pragma omp parallel num_threads(NumThreads()) if (rows * n > (1 << 15))
   {

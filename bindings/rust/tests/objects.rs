@@ -527,7 +527,9 @@ fn experts_bf16_weights() {
         e32.forward_new(&x, &plan).unwrap(),
         e16.forward_new(&x, &plan).unwrap(),
     );
-    assert_close(&y16, &y32, 1e-4, "bf16 vs f32 experts");
+    // Exactly the same weights; on CPUs with AVX512_BF16 the bf16 path also
+    // rounds the activations to bf16 (relative 2^-9 each), hence 1e-2.
+    assert_close(&y16, &y32, 1e-2, "bf16 vs f32 experts");
 }
 
 // ----------------------------------------------------------- misc / global

@@ -1,0 +1,27 @@
+// Exact top-c threshold of a short array by one value-binned histogram pass.
+#ifndef USMOE_SRC_SELECT_TOPC_BINNED_H_
+#define USMOE_SRC_SELECT_TOPC_BINNED_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "src/select/topc_radix.h"
+
+namespace usmoe {
+
+struct BinnedScratch {
+  std::vector<int32_t> bins;    // one bin per value
+  std::vector<uint32_t> hist;   // two histograms (even and odd cells)
+  std::vector<float> members;   // the threshold bin's values
+  std::vector<float> work;      // nth_element's copy of them
+};
+
+// The same threshold as FindTopCThreshold over values[0..n) (every cell a
+// candidate): the c-th largest value's key, and how many cells equal to it
+// the selection takes. 1 <= c <= n < 2^32. No NaN in values.
+TopCThreshold FindTopCThresholdBinned(const float* values, int64_t n, int64_t c,
+                                      BinnedScratch* scratch);
+
+}  // namespace usmoe
+
+#endif  // USMOE_SRC_SELECT_TOPC_BINNED_H_

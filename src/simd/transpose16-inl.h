@@ -1,0 +1,66 @@
+// 16x16 transpose of 32-bit lanes in AVX-512 registers, included inside each
+// target's HWY_NAMESPACE (per-target include guard, like Highway's -inl.h).
+//
+// Why a register transpose: turning row-major scores into per-expert runs is
+// a step of both row top-k and the Expert-Choice column select; one scalar
+// store per value cost as much as the selection itself (42% of top-8 of 64
+// on Zen 5). 32-bit then 64-bit interleaves transpose the 4x4 tiles inside
+// each 128-bit block; a 4x4 transpose of the blocks finishes it: about 80
+// shuffles per 256 values.
+#if defined(USMOE_SRC_SIMD_TRANSPOSE16_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef USMOE_SRC_SIMD_TRANSPOSE16_INL_H_
+#undef USMOE_SRC_SIMD_TRANSPOSE16_INL_H_
+#else
+#define USMOE_SRC_SIMD_TRANSPOSE16_INL_H_
+#endif
+
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace usmoe {
+namespace HWY_NAMESPACE {
+
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// r[i] holds row i on entry and column i on return.
+HWY_INLINE void Transpose16x16(hwy::HWY_NAMESPACE::Vec<hwy::HWY_NAMESPACE::ScalableTag<int32_t>>* r) {
+  namespace hn = hwy::HWY_NAMESPACE;
+  const hn::ScalableTag<int32_t> d;
+  const hn::Repartition<int64_t, decltype(d)> d64;
+  using V = hn::Vec<decltype(d)>;
+  HWY_ALIGN static constexpr int32_t kSwap[16] = {4, 5, 6, 7, 0, 1, 2, 3,
+                                                  12, 13, 14, 15, 8, 9, 10, 11};
+  const auto swap = hn::SetTableIndices(d, kSwap);
+  V t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = hn::InterleaveLower(d, r[i], r[i + 1]);
+    t[i + 1] = hn::InterleaveUpper(d, r[i], r[i + 1]);
+  }
+  // u[4g + j]: block b holds column j + 4b of rows 4g..4g+3.
+  for (int g = 0; g < 4; ++g) {
+    const V* tg = t + 4 * g;
+    const auto a0 = hn::BitCast(d64, tg[0]), a1 = hn::BitCast(d64, tg[1]);
+    const auto a2 = hn::BitCast(d64, tg[2]), a3 = hn::BitCast(d64, tg[3]);
+    u[4 * g + 0] = hn::BitCast(d, hn::InterleaveLower(d64, a0, a2));
+    u[4 * g + 1] = hn::BitCast(d, hn::InterleaveUpper(d64, a0, a2));
+    u[4 * g + 2] = hn::BitCast(d, hn::InterleaveLower(d64, a1, a3));
+    u[4 * g + 3] = hn::BitCast(d, hn::InterleaveUpper(d64, a1, a3));
+  }
+  for (int j = 0; j < 4; ++j) {
+    const V a0 = u[j], a1 = u[4 + j], a2 = u[8 + j], a3 = u[12 + j];
+    const V p0 = hn::OddEvenBlocks(hn::TableLookupLanes(a1, swap), a0);
+    const V p1 = hn::OddEvenBlocks(a1, hn::TableLookupLanes(a0, swap));
+    const V p2 = hn::OddEvenBlocks(hn::TableLookupLanes(a3, swap), a2);
+    const V p3 = hn::OddEvenBlocks(a3, hn::TableLookupLanes(a2, swap));
+    r[j] = hn::ConcatLowerLower(d, p2, p0);
+    r[j + 8] = hn::ConcatUpperUpper(d, p2, p0);
+    r[j + 4] = hn::ConcatLowerLower(d, p3, p1);
+    r[j + 12] = hn::ConcatUpperUpper(d, p3, p1);
+  }
+}
+#endif
+
+}  // namespace HWY_NAMESPACE
+}  // namespace usmoe
+HWY_AFTER_NAMESPACE();
+
+#endif  // per-target include guard
