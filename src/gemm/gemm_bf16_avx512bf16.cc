@@ -213,8 +213,10 @@ bool CpuHasAvx512Bf16() {
 
 // Work items are (row block, panel group) pairs, each computed whole by one
 // thread in a fixed order, so the result does not depend on the thread
-// count; the 2-D split keeps both threads busy for short, wide products
-// (an expert's 64 tokens × 1024 outputs).
+// count. Dealt round-robin (static, 1): an expert's 64 tokens × 1024 outputs
+// are 2 row blocks (48 + 16 rows) × 16 groups, which contiguous chunks would
+// split 3:1 between two threads; round-robin gives each thread half of every
+// row block's groups, and for one group (n ≤ 64) it interleaves row blocks.
 void GemmBf16Avx512Bf16(const uint16_t* x, int64_t ldx, const uint16_t* packed, int64_t m,
                         int64_t n, int64_t k, float* y, int64_t ldy) {
   const int64_t panels = (n + kBf16Panel - 1) / kBf16Panel;
@@ -222,7 +224,7 @@ void GemmBf16Avx512Bf16(const uint16_t* x, int64_t ldx, const uint16_t* packed, 
   const int64_t row_blocks = (m + kRowBlock - 1) / kRowBlock;
   const int64_t items = row_blocks * groups;
   const bool parallel = items > 1 && m * n * k > (int64_t{1} << 20) && !omp_in_parallel();
-#pragma omp parallel for schedule(static) num_threads(NumThreads()) if (parallel)
+#pragma omp parallel for schedule(static, 1) num_threads(NumThreads()) if (parallel)
   for (int64_t i = 0; i < items; ++i) {
     const int64_t r0 = i / groups * kRowBlock, p0 = i % groups * kPanelsPerGroup;
     const int np = static_cast<int>(std::min<int64_t>(kPanelsPerGroup, panels - p0));
