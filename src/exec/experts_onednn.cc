@@ -4,13 +4,12 @@
 // Shapes: W1/W3 are cut into column blocks of kUpBlock rows of f, each
 // packed as one K=d × N=2·cw matrix [W1 block | W3 block] (one GEMM gives
 // both halves; SwiGLU runs on the tile right after); W2 into column blocks
-// of kDownBlock rows of d, written straight into the output rows (dst row
-// stride d). Column blocks let decoding spread an expert's weights over
+// of kDownBlock rows of d. Column blocks let decoding spread an expert's weights over
 // every core; the dynamic schedule balances uneven experts.
 //
 // Primitives: oneDNN 2.6 with a runtime M falls back to gemm:jit (15-60 %
 // slower, notes/toolchain.md), so every distinct M gets its own primitive,
-// kept in a bounded LRU cache keyed on (M, K, N, dtype, dst stride). Rows
+// kept in a bounded LRU cache keyed on (M, K, N, dtype). Rows
 // are cut into blocks of at most kMaxRows, so M ≤ kMaxRows and the cache
 // holds at most kMaxRows · (shapes) entries for any batch size.
 //
@@ -41,7 +40,6 @@ namespace {
 
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
-using dims = dnnl::memory::dims;
 
 constexpr int64_t kUpBlock = 256;    // columns of f per up block
 constexpr int64_t kDownBlock = 256;  // columns of d per down block
@@ -49,16 +47,16 @@ constexpr int64_t kMaxRows = 256;    // rows per matmul (bounds distinct M)
 constexpr size_t kCacheCapacity = 1024;
 
 struct Key {
-  int64_t m, k, n, ldd;
+  int64_t m, k, n;
   int32_t dtype;
   bool operator==(const Key& o) const {
-    return std::tie(m, k, n, ldd, dtype) == std::tie(o.m, o.k, o.n, o.ldd, o.dtype);
+    return std::tie(m, k, n, dtype) == std::tie(o.m, o.k, o.n, o.dtype);
   }
 };
 struct KeyHash {
   size_t operator()(const Key& k) const {
     size_t h = std::hash<int64_t>()(k.m);
-    for (int64_t v : {k.k, k.n, k.ldd, static_cast<int64_t>(k.dtype)})
+    for (int64_t v : {k.k, k.n, static_cast<int64_t>(k.dtype)})
       h = h * 1000003u ^ std::hash<int64_t>()(v);
     return h;
   }
@@ -86,7 +84,7 @@ class PrimitiveCache {
     auto p = std::make_shared<Primitive>();
     const dt src_dt = key.dtype ? dt::bf16 : dt::f32;
     dnnl::memory::desc src({key.m, key.k}, src_dt, tag::ab);
-    dnnl::memory::desc dst({key.m, key.n}, dt::f32, dims{key.ldd, 1});
+    dnnl::memory::desc dst({key.m, key.n}, dt::f32, tag::ab);
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), attr, eng);
@@ -139,7 +137,7 @@ class OneDnnBackend final : public FfnBackend {
     const int64_t d = shape_.dim;
     const bool gated = shape_.activation == Activation::kSwiGLU;
     const size_t act = bf16_ ? 2 : 4;
-    const int64_t tile = kMaxRows * (gated ? 2 : 1) * kUpBlock;
+    const int64_t tile = kMaxRows * std::max((gated ? 2 : 1) * kUpBlock, kDownBlock);
     std::vector<float> tiles(static_cast<size_t>(threads * tile));
 
     StageShape up;
@@ -155,7 +153,7 @@ class OneDnnBackend final : public FfnBackend {
                    const int64_t rows = it.r1 - it.r0;
                    float* t = tiles.data() + tid * tile;
                    const uint8_t* x = static_cast<const uint8_t*>(s.x) + it.r0 * d * act;
-                   Matmul(x, rows, w, t, w.n);
+                   Matmul(x, rows, w, t);
                    uint8_t* h = static_cast<uint8_t*>(s.h) + (it.r0 * s.hidden + c0) * act;
                    if (bf16_) {
                      ActivateBf16(shape_.activation, t, t + cw, w.n, rows, cw,
@@ -172,26 +170,32 @@ class OneDnnBackend final : public FfnBackend {
       return static_cast<double>(std::min(kDownBlock, d - b * kDownBlock)) * s.hidden * (rows + 4);
     };
     RunWorkItems(MakeWorkItems(segs, count, kMaxRows, down), threads,
-                 [&](const WorkItem& it, int) {
+                 [&](const WorkItem& it, int tid) {
                    const FfnSegment& s = segs[it.seg];
                    const BlockedWeights& w = ffns_[s.ffn].down[it.block];
+                   const int64_t rows = it.r1 - it.r0, c0 = it.block * kDownBlock;
                    const uint8_t* h = static_cast<const uint8_t*>(s.h) + it.r0 * s.hidden * act;
-                   Matmul(h, it.r1 - it.r0, w, s.out + it.r0 * d + it.block * kDownBlock, d);
+                   // A dense tile, then a copy: oneDNN 2.6's brgemm matmul
+                   // rejects a dst row stride other than N (it falls back to
+                   // the reference kernel, 100x slower).
+                   float* t = tiles.data() + tid * tile;
+                   Matmul(h, rows, w, t);
+                   for (int64_t r = 0; r < rows; ++r)
+                     std::memcpy(s.out + (it.r0 + r) * d + c0, t + r * w.n, sizeof(float) * w.n);
                  });
   }
 
  private:
-  // dst (rows × w.n, row stride ldd, f32) = src (rows × w.k) · w.
-  void Matmul(const void* src, int64_t rows, const BlockedWeights& w, float* dst,
-              int64_t ldd) const {
+  // dst (rows × w.n, dense, f32) = src (rows × w.k) · w.
+  void Matmul(const void* src, int64_t rows, const BlockedWeights& w, float* dst) const {
     // Scratchpads are per OpenMP thread and kept across calls.
     static thread_local std::vector<uint8_t> scratch;
-    const Key key{rows, w.k, w.n, ldd, bf16_ ? 1 : 0};
+    const Key key{rows, w.k, w.n, bf16_ ? 1 : 0};
     const std::shared_ptr<const Primitive> p = cache_.Get(key, w.mem.get_desc(), eng_);
     if (scratch.size() < p->scratchpad_bytes) scratch.resize(p->scratchpad_bytes);
     dnnl::memory src_m({{rows, w.k}, bf16_ ? dt::bf16 : dt::f32, tag::ab}, eng_,
                        const_cast<void*>(src));
-    dnnl::memory dst_m({{rows, w.n}, dt::f32, dims{ldd, 1}}, eng_, dst);
+    dnnl::memory dst_m({{rows, w.n}, dt::f32, tag::ab}, eng_, dst);
     dnnl::memory pad_m({{static_cast<int64_t>(scratch.size())}, dt::u8, tag::a}, eng_,
                        scratch.data());
     dnnl::stream strm(eng_);
