@@ -3,8 +3,8 @@
 mod common;
 use common::*;
 use usmoe::{
-    Activation, Backend, DType, ExpertScore, ExpertWeights, Experts, ExpertsConfig, GateNorm, Plan, Policy,
-    Router, RouterConfig,
+    Activation, Backend, DType, ExpertScore, ExpertWeights, Experts, ExpertsConfig, GateNorm, Plan,
+    Policy, Router, RouterConfig,
 };
 
 fn assert_send_sync<T: Send + Sync>() {}
@@ -545,7 +545,9 @@ fn experts_bf16_weights() {
         )
         .unwrap();
         let e16 = Experts::new(
-            &ExpertsConfig::new(n, d, f).dtype(DType::Bf16).backend(backend),
+            &ExpertsConfig::new(n, d, f)
+                .dtype(DType::Bf16)
+                .backend(backend),
             ExpertWeights::swiglu(&b1, &b3, &b2),
             None,
         )
@@ -556,8 +558,17 @@ fn experts_bf16_weights() {
         );
         // Highway widens bf16 weights and keeps f32 activations: f32
         // arithmetic. oneDNN rounds the activations to bf16 before each GEMM.
-        let tol = if backend == Backend::OneDnn { 3e-2 } else { 1e-4 };
-        assert_close(&y16, &y32, tol, &format!("bf16 vs f32 experts, {backend:?}"));
+        let tol = if backend == Backend::OneDnn {
+            3e-2
+        } else {
+            1e-4
+        };
+        assert_close(
+            &y16,
+            &y32,
+            tol,
+            &format!("bf16 vs f32 experts, {backend:?}"),
+        );
     }
 }
 
