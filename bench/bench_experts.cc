@@ -132,7 +132,8 @@ void ExpertArgs(benchmark::internal::Benchmark* b) {
   b->ArgNames({"T", "bf16", "backend", "nthreads"});
   for (usmoe_dtype dt : {USMOE_DTYPE_F32, USMOE_DTYPE_BF16})
     for (int be : kBackends)
-      for (int64_t T : {1, 32, 512}) b->Args({T, dt, be, 2});
+      for (int64_t T : {1, 32, 512})
+        for (int64_t th : {1, 2}) b->Args({T, dt, be, th});
 }
 BENCHMARK(BM_Experts)->Apply(ExpertArgs)->UseRealTime()->Unit(benchmark::kMillisecond);
 

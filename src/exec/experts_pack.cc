@@ -10,7 +10,13 @@
 
 namespace usmoe {
 
-bool OneDnnBackendBuilt() { return USMOE_WITH_ONEDNN + 0 != 0; }
+bool OneDnnBackendBuilt() {
+#if USMOE_WITH_ONEDNN
+  return true;
+#else
+  return false;
+#endif
+}
 
 Backend ResolveBackend(Backend requested) {
   if (requested != Backend::kAuto) return requested;
