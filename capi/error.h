@@ -3,6 +3,7 @@
 #define USMOE_CAPI_ERROR_H_
 
 #include <cstdint>
+#include <exception>
 #include <new>
 
 #include "usmoe/usmoe.h"
@@ -30,6 +31,8 @@ usmoe_status Guarded(const char* fn, Body&& body) noexcept {
     return body();
   } catch (const std::bad_alloc&) {
     return Fail(USMOE_STATUS_OUT_OF_MEMORY, "%s: out of memory", fn);
+  } catch (const std::exception& e) {  // a dependency's failure (oneDNN)
+    return Fail(USMOE_STATUS_INTERNAL_ERROR, "%s: %s", fn, e.what());
   } catch (...) {
     return Fail(USMOE_STATUS_INTERNAL_ERROR, "%s: unexpected exception", fn);
   }

@@ -1,4 +1,5 @@
 // usmoe_experts: configuration, creation and the forward pass.
+#include <cstddef>
 #include <cstring>
 
 #include "capi/args.h"
@@ -8,12 +9,32 @@
 namespace usmoe {
 namespace {
 
-usmoe_status CheckExpertsConfig(const char* fn, const usmoe_experts_config* c) {
-  if (c->struct_size != static_cast<int64_t>(sizeof(usmoe_experts_config)))
+// usmoe_experts_config as 0.1 knew it: up to shared_hidden (no backend).
+constexpr int64_t kExpertsConfigSizeV01 =
+    static_cast<int64_t>(offsetof(usmoe_experts_config, backend));
+
+// Copies the caller's config (of the current size, or 0.1's smaller one:
+// later fields then keep their defaults) into *out.
+usmoe_status ReadExpertsConfig(const char* fn, const usmoe_experts_config* in,
+                               usmoe_experts_config* out) {
+  const int64_t size = in->struct_size;
+  if (size != static_cast<int64_t>(sizeof(usmoe_experts_config)) &&
+      size != kExpertsConfigSizeV01)
     return Fail(USMOE_STATUS_INVALID_ARGUMENT,
                 "%s: config->struct_size = %lld, expected sizeof(usmoe_experts_config) = %zu "
-                "(call usmoe_experts_config_init)",
-                fn, static_cast<long long>(c->struct_size), sizeof(usmoe_experts_config));
+                "(or %lld from a 0.1 header; call usmoe_experts_config_init)",
+                fn, static_cast<long long>(size), sizeof(usmoe_experts_config),
+                static_cast<long long>(kExpertsConfigSizeV01));
+  usmoe_experts_config c;
+  std::memset(&c, 0, sizeof(c));
+  c.backend = USMOE_BACKEND_AUTO;
+  std::memcpy(&c, in, static_cast<size_t>(size));
+  c.struct_size = sizeof(c);
+  *out = c;
+  return USMOE_STATUS_SUCCESS;
+}
+
+usmoe_status CheckExpertsConfig(const char* fn, const usmoe_experts_config* c) {
   if (usmoe_status s = CheckSize(fn, "config->num_experts", c->num_experts)) return s;
   if (usmoe_status s = CheckSize(fn, "config->dim", c->dim)) return s;
   if (usmoe_status s = CheckSize(fn, "config->hidden", c->hidden)) return s;
@@ -29,6 +50,15 @@ usmoe_status CheckExpertsConfig(const char* fn, const usmoe_experts_config* c) {
   if (c->num_shared > 0) {
     if (usmoe_status s = CheckSize(fn, "config->shared_hidden", c->shared_hidden)) return s;
   }
+  if (c->backend < USMOE_BACKEND_AUTO || c->backend > USMOE_BACKEND_ONEDNN)
+    return Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: config->backend = %d is not a usmoe_backend",
+                fn, c->backend);
+  if (c->backend == USMOE_BACKEND_ONEDNN && !OneDnnBackendBuilt())
+    return Fail(USMOE_STATUS_UNSUPPORTED,
+                "%s: config->backend = USMOE_BACKEND_ONEDNN, but this build of usmoe has no "
+                "oneDNN (configured with USMOE_WITH_ONEDNN=OFF); use USMOE_BACKEND_AUTO or "
+                "USMOE_BACKEND_HIGHWAY",
+                fn);
   int64_t per, all;
   if (usmoe_status s = CheckProduct(fn, "an expert's W1", c->hidden, c->dim, &per)) return s;
   if (usmoe_status s = CheckProduct(fn, "W1 of all experts", c->num_experts, per, &all)) return s;
@@ -65,6 +95,7 @@ USMOE_API usmoe_status usmoe_experts_config_init(usmoe_experts_config* config) {
   c.struct_size = sizeof(c);
   c.activation = USMOE_ACTIVATION_SWIGLU;
   c.dtype = USMOE_DTYPE_F32;
+  c.backend = USMOE_BACKEND_AUTO;
   *config = c;
   return usmoe::Succeed();
 }
@@ -77,6 +108,9 @@ USMOE_API usmoe_status usmoe_experts_create(const usmoe_experts_config* config, 
   return usmoe::Guarded(fn, [&]() -> usmoe_status {
     if (!config) return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: config is NULL", fn);
     if (!experts) return usmoe::Fail(USMOE_STATUS_INVALID_ARGUMENT, "%s: experts is NULL", fn);
+    usmoe_experts_config cfg;
+    if (usmoe_status s = usmoe::ReadExpertsConfig(fn, config, &cfg)) return s;
+    config = &cfg;
     if (usmoe_status s = usmoe::CheckExpertsConfig(fn, config)) return s;
     const bool gated = config->activation == USMOE_ACTIVATION_SWIGLU;
     const bool shared = config->num_shared > 0;
@@ -121,7 +155,9 @@ USMOE_API usmoe_status usmoe_experts_create(const usmoe_experts_config* config, 
     shape.shared_hidden = shared ? fs : 0;
     auto e = std::make_unique<usmoe_experts>();
     e->config = *config;
-    e->impl = usmoe::PackExperts(shape, dt == USMOE_DTYPE_BF16, w1, w3, w2, shared_w1,
+    const usmoe::Backend backend =
+        usmoe::ResolveBackend(static_cast<usmoe::Backend>(config->backend));
+    e->impl = usmoe::PackExperts(shape, dt == USMOE_DTYPE_BF16, backend, w1, w3, w2, shared_w1,
                                  shared_w3, shared_w2);
     *experts = e.release();
     return usmoe::Succeed();

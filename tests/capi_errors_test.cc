@@ -556,6 +556,46 @@ TEST(CapiErrors, ExpertsCreate) {
   b2[3] = 0x7FC0;
   fx.ExpectCreate(with([](auto& c) { c.dtype = USMOE_DTYPE_BF16; }), b1.data(), b3.data(),
                   b2.data(), nullptr, nullptr, nullptr, USMOE_STATUS_NON_FINITE_INPUT);
+  // backend: unknown values name the field; ONEDNN is UNSUPPORTED in a build
+  // without oneDNN (and creates where it is built in).
+  for (int32_t bad : {-1, 3, 1000}) {
+    fx.ExpectCreate(with([&](auto& c) { c.backend = bad; }), w1, w3, w2, nullptr, nullptr,
+                    nullptr, I);
+    EXPECT_NE(std::string(usmoe_last_error()).find("config->backend"), std::string::npos)
+        << usmoe_last_error();
+  }
+  {
+    ExpertsHandle h;
+    const usmoe_experts_config c = with([](auto& c) { c.backend = USMOE_BACKEND_ONEDNN; });
+    const usmoe_status st = usmoe_experts_create(&c, w1, w3, w2, nullptr, nullptr, nullptr, &h.e);
+    if (st == USMOE_STATUS_UNSUPPORTED) {
+      EXPECT_EQ(h.e, nullptr);
+      EXPECT_NE(std::string(usmoe_last_error()).find("config->backend"), std::string::npos)
+          << usmoe_last_error();
+    } else {
+      EXPECT_EQ(st, USMOE_STATUS_SUCCESS) << usmoe_last_error();
+    }
+  }
+  for (int32_t b : {USMOE_BACKEND_AUTO, USMOE_BACKEND_HIGHWAY}) {
+    ExpertsHandle h;
+    const usmoe_experts_config c = with([&](auto& c) { c.backend = b; });
+    EXPECT_EQ(usmoe_experts_create(&c, w1, w3, w2, nullptr, nullptr, nullptr, &h.e),
+              USMOE_STATUS_SUCCESS)
+        << usmoe_last_error();
+  }
+  // A caller built against 0.1 passes the struct without backend: accepted,
+  // and the bytes past its size are not read (garbage there is ignored).
+  {
+    usmoe_experts_config c = fx.cfg;
+    c.struct_size = static_cast<int64_t>(offsetof(usmoe_experts_config, backend));
+    c.backend = 77;
+    ExpertsHandle h;
+    EXPECT_EQ(usmoe_experts_create(&c, w1, w3, w2, nullptr, nullptr, nullptr, &h.e),
+              USMOE_STATUS_SUCCESS)
+        << usmoe_last_error();
+    fx.ExpectCreate(with([](auto& c) { c.struct_size = sizeof(usmoe_experts_config) + 8; }), w1,
+                    w3, w2, nullptr, nullptr, nullptr, I);
+  }
   // And the valid configuration does create.
   ExpertsHandle ok;
   EXPECT_EQ(usmoe_experts_create(&shared1, w1, w3, w2, s1, s3, s2, &ok.e), USMOE_STATUS_SUCCESS)

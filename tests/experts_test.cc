@@ -1,9 +1,12 @@
 // usmoe_experts_forward against the double oracle.
 //
 // Error measure (norm-wise relative): max_i |y_i - ref_i| / max_i |ref_i|
-// must be <= 1e-5. The plan comes from usmoe_route; the oracle uses the
-// plan's own f32 gate weights, so only the executor is under test. bf16
-// weights are compared with the oracle run on the bf16-decoded weights.
+// must be <= 1e-5 (f32 arithmetic), or <= 1e-2 where the backend runs real
+// bf16 GEMMs (oneDNN with bf16 weights rounds the activations to bf16). The
+// plan comes from usmoe_route; the oracle uses the plan's own f32 gate
+// weights, so only the executor is under test. bf16 weights are compared
+// with the oracle run on the bf16-decoded weights. Every case runs on every
+// backend of this build (oneDNN is skipped where it is not built in).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -21,13 +24,14 @@ namespace usmoe_test {
 namespace {
 
 constexpr double kNormRelTol = 1e-5;
-// bf16 weights on the vdpbf16ps path: the library rounds the activations
-// to bf16 (relative 2^-9 each), the oracle does not. Measured 1e-3..3e-3.
-constexpr double kBf16DotTol = 1e-2;
+// bf16 weights with a bf16 GEMM (oneDNN's, or the Highway backend's
+// vdpbf16ps path): activations are rounded to bf16 (relative 2^-9 each),
+// the oracle does not round them. Measured 1e-3..3e-3.
+constexpr double kBf16GemmTol = 1e-2;
 
-// True when the dispatched target runs bf16 weights through vdpbf16ps (an
-// AVX3 target on a CPU with AVX512_BF16); elsewhere bf16 weights are widened
-// exactly and must meet kNormRelTol like f32.
+// True when the dispatched target runs the Highway backend's bf16 weights
+// through vdpbf16ps (an AVX3 target on a CPU with AVX512_BF16); elsewhere it
+// widens bf16 weights exactly and must meet kNormRelTol like f32.
 bool Bf16DotPath() {
 #if defined(__x86_64__) && defined(__GNUC__)
   const char* name = "";
@@ -39,7 +43,41 @@ bool Bf16DotPath() {
 #endif
 }
 
-double TolFor(bool bf16) { return bf16 && Bf16DotPath() ? kBf16DotTol : kNormRelTol; }
+// The backends this build has: HIGHWAY always, ONEDNN unless creating with
+// it is UNSUPPORTED.
+const std::vector<usmoe_backend>& Backends() {
+  static const std::vector<usmoe_backend> list = [] {
+    std::vector<usmoe_backend> b = {USMOE_BACKEND_HIGHWAY};
+    usmoe_experts_config cfg;
+    usmoe_experts_config_init(&cfg);
+    cfg.num_experts = cfg.dim = cfg.hidden = 1;
+    cfg.backend = USMOE_BACKEND_ONEDNN;
+    const float one = 1.0f;
+    usmoe_experts* e = nullptr;
+    const usmoe_status st = usmoe_experts_create(&cfg, &one, &one, &one, nullptr, nullptr, nullptr, &e);
+    usmoe_experts_destroy(e);
+    if (st == USMOE_STATUS_SUCCESS) b.push_back(USMOE_BACKEND_ONEDNN);
+    return b;
+  }();
+  return list;
+}
+
+const char* BackendName(usmoe_backend b) {
+  return b == USMOE_BACKEND_ONEDNN ? "onednn" : b == USMOE_BACKEND_HIGHWAY ? "highway" : "auto";
+}
+
+double Tolerance(usmoe_backend b, bool bf16) {
+  return bf16 && (b == USMOE_BACKEND_ONEDNN || Bf16DotPath()) ? kBf16GemmTol : kNormRelTol;
+}
+
+// Runs body(backend) once per backend, with a trace naming it.
+template <class F>
+void ForEachBackend(F&& body) {
+  for (usmoe_backend b : Backends()) {
+    SCOPED_TRACE(std::string("backend=") + BackendName(b));
+    body(b);
+  }
+}
 
 oracle::Activation ToOracleAct(usmoe_activation a) {
   switch (a) {
@@ -103,7 +141,7 @@ const void* Ptr(const std::vector<float>& f, const std::vector<uint16_t>& b, boo
   return f.empty() ? nullptr : static_cast<const void*>(f.data());
 }
 
-usmoe_status Create(const ExpertWeights& w, ExpertsHandle* h) {
+usmoe_status Create(const ExpertWeights& w, ExpertsHandle* h, usmoe_backend backend) {
   usmoe_experts_config cfg;
   EXPECT_EQ(usmoe_experts_config_init(&cfg), USMOE_STATUS_SUCCESS);
   cfg.num_experts = w.N;
@@ -113,6 +151,7 @@ usmoe_status Create(const ExpertWeights& w, ExpertsHandle* h) {
   cfg.dtype = w.bf16 ? USMOE_DTYPE_BF16 : USMOE_DTYPE_F32;
   cfg.num_shared = w.S;
   cfg.shared_hidden = w.S > 0 ? w.fs : 0;
+  cfg.backend = backend;
   return usmoe_experts_create(&cfg, Ptr(w.w1, w.b1, w.bf16), Ptr(w.w3, w.b3, w.bf16),
                               Ptr(w.w2, w.b2, w.bf16), Ptr(w.s1, w.c1, w.bf16),
                               Ptr(w.s3, w.c3, w.bf16), Ptr(w.s2, w.c2, w.bf16), &h->e);
@@ -144,19 +183,29 @@ void RoutePlan(Rng& rng, usmoe_policy policy, int64_t T, int64_t N, double k,
       << usmoe_last_error();
 }
 
-void CheckForward(const ExpertWeights& w, const std::vector<float>& x, int64_t T,
-                  usmoe_plan* plan) {
-  ExpertsHandle ex;
-  ASSERT_EQ(Create(w, &ex), USMOE_STATUS_SUCCESS) << usmoe_last_error();
+// Runs ex (created from w on backend) on the plan and checks it against
+// ref (the oracle, computed once by the caller).
+void CheckForward(const ExpertWeights& w, const ExpertsHandle& ex, const std::vector<float>& x,
+                  int64_t T, usmoe_plan* plan, const std::vector<double>& ref,
+                  usmoe_backend backend) {
   const PlanCopy pc = CopyPlan(plan);
-  const std::vector<double> ref = Reference(w, x, T, pc);
   std::vector<float> y(static_cast<size_t>(T * w.d), std::nanf(""));
   ASSERT_EQ(usmoe_experts_forward(ex.e, x.data(), T, plan, y.data()), USMOE_STATUS_SUCCESS)
       << usmoe_last_error();
   const double err = NormRelError(y, ref);
-  EXPECT_LE(err, TolFor(w.bf16)) << "activation=" << w.act << " bf16=" << w.bf16 << " N=" << w.N
+  EXPECT_LE(err, Tolerance(backend, w.bf16)) << "backend=" << BackendName(backend) << " activation=" << w.act << " bf16=" << w.bf16 << " N=" << w.N
                               << " d=" << w.d << " f=" << w.f << " shared=" << w.S
                               << " T=" << T << " c=" << pc.c;
+}
+
+// Creates the experts on backend and checks one forward on every target.
+void CheckForwardOnEveryTarget(const ExpertWeights& w, const std::vector<float>& x, int64_t T,
+                               usmoe_plan* plan, usmoe_backend backend, bool every_target = true) {
+  ExpertsHandle ex;
+  ASSERT_EQ(Create(w, &ex, backend), USMOE_STATUS_SUCCESS) << usmoe_last_error();
+  const std::vector<double> ref = Reference(w, x, T, CopyPlan(plan));
+  if (!every_target) return CheckForward(w, ex, x, T, plan, ref, backend);
+  ForEachTarget([&](const std::string&) { CheckForward(w, ex, x, T, plan, ref, backend); });
 }
 
 const usmoe_activation kActs[] = {USMOE_ACTIVATION_SWIGLU, USMOE_ACTIVATION_GELU_TANH,
@@ -180,7 +229,7 @@ TEST(Experts, AllActivationsMatchOracleOnEveryTarget) {
           const auto x = RandomNormals(rng, s.T * s.d, 1.0);
           PlanHandle plan;
           RoutePlan(rng, s.policy, s.T, s.N, s.k, plan.p);
-          ForEachTarget([&](const std::string&) { CheckForward(w, x, s.T, plan.p); });
+          ForEachBackend([&](usmoe_backend b) { CheckForwardOnEveryTarget(w, x, s.T, plan.p, b); });
         }
   });
 }
@@ -215,12 +264,12 @@ TEST(Experts, EmptyAndFullExperts) {
       for (usmoe_activation act : kActs)
         for (int64_t shared : {0, 1}) {
           const ExpertWeights w = MakeWeights(rng, N, d, f, shared, 12, act, false);
-          ForEachTarget([&](const std::string&) {
-            CheckForward(w, x, T, plan.p);
+          ForEachBackend([&](usmoe_backend b) {
+            CheckForwardOnEveryTarget(w, x, T, plan.p, b);
             if (k == 0 && shared == 0) {
               // No expert and no shared expert: y = 0 exactly.
               ExpertsHandle ex;
-              ASSERT_EQ(Create(w, &ex), USMOE_STATUS_SUCCESS);
+              ASSERT_EQ(Create(w, &ex, b), USMOE_STATUS_SUCCESS);
               std::vector<float> y(T * d, 7.0f);
               ASSERT_EQ(usmoe_experts_forward(ex.e, x.data(), T, plan.p, y.data()),
                         USMOE_STATUS_SUCCESS);
@@ -244,45 +293,80 @@ TEST(Experts, TokensWithoutExpertGetOnlySharedOrZero) {
   ASSERT_EQ(pc.c, 20);
   const ExpertWeights w = MakeWeights(rng, N, d, f, 0, 0, USMOE_ACTIVATION_SWIGLU, false);
   const auto x = RandomNormals(rng, T * d, 1.0);
-  ExpertsHandle ex;
-  ASSERT_EQ(Create(w, &ex), USMOE_STATUS_SUCCESS);
-  std::vector<float> y(T * d, 9.0f);
-  ASSERT_EQ(usmoe_experts_forward(ex.e, x.data(), T, plan.p, y.data()), USMOE_STATUS_SUCCESS);
-  int empty_tokens = 0;
-  for (int64_t t = 0; t < T; ++t)
-    if (pc.token_counts[t] == 0) {
-      ++empty_tokens;
-      for (int64_t j = 0; j < d; ++j) EXPECT_EQ(y[t * d + j], 0.0f) << "token " << t;
-    }
-  EXPECT_GE(empty_tokens, 20);
-  EXPECT_LE(NormRelError(y, Reference(w, x, T, pc)), TolFor(w.bf16));
+  ForEachBackend([&](usmoe_backend b) {
+    ExpertsHandle ex;
+    ASSERT_EQ(Create(w, &ex, b), USMOE_STATUS_SUCCESS);
+    std::vector<float> y(T * d, 9.0f);
+    ASSERT_EQ(usmoe_experts_forward(ex.e, x.data(), T, plan.p, y.data()), USMOE_STATUS_SUCCESS);
+    int empty_tokens = 0;
+    for (int64_t t = 0; t < T; ++t)
+      if (pc.token_counts[t] == 0) {
+        ++empty_tokens;
+        for (int64_t j = 0; j < d; ++j) EXPECT_EQ(y[t * d + j], 0.0f) << "token " << t;
+      }
+    EXPECT_GE(empty_tokens, 20);
+    EXPECT_LE(NormRelError(y, Reference(w, x, T, pc)), kNormRelTol);
+  });
 }
 
 TEST(Experts, IdenticalAcrossThreadCounts) {
+  // Shapes with several row and column blocks on every backend (f and d
+  // above the blocks' widths, an expert with more rows than an item takes)
+  // and a small one; f32 and bf16 weights; shared experts.
+  struct S {
+    int64_t T, N, d, f;
+    double k;
+  };
+  const S shapes[] = {{150, 12, 48, 64, 2.5}, {300, 3, 272, 300, 2.0}};
   ForEachSeed([&](uint64_t, Rng& rng) {
-    const int64_t T = 150, N = 12, d = 48, f = 64;
-    PlanHandle plan;
-    RoutePlan(rng, USMOE_POLICY_UNIFIED, T, N, 2.5, plan.p);
-    for (usmoe_activation act : {USMOE_ACTIVATION_SWIGLU, USMOE_ACTIVATION_GELU_ERF}) {
-      const ExpertWeights w = MakeWeights(rng, N, d, f, 1, 32, act, act == USMOE_ACTIVATION_GELU_ERF);
-      const auto x = RandomNormals(rng, T * d, 1.0);
-      ExpertsHandle ex;
-      ASSERT_EQ(Create(w, &ex), USMOE_STATUS_SUCCESS);
-      ForEachTarget([&](const std::string&) {
-        std::vector<std::vector<float>> ys;
-        ForEachThreadCount({1, 2, 3}, [&](int32_t) {
-          std::vector<float> y(T * d, -1.0f);
-          ASSERT_EQ(usmoe_experts_forward(ex.e, x.data(), T, plan.p, y.data()),
-                    USMOE_STATUS_SUCCESS);
-          ys.push_back(y);
+    for (const S& s : shapes) {
+      PlanHandle plan;
+      RoutePlan(rng, USMOE_POLICY_UNIFIED, s.T, s.N, s.k, plan.p);
+      for (usmoe_activation act : {USMOE_ACTIVATION_SWIGLU, USMOE_ACTIVATION_GELU_ERF}) {
+        const bool bf16 = act == USMOE_ACTIVATION_GELU_ERF;
+        const ExpertWeights w = MakeWeights(rng, s.N, s.d, s.f, 1, 32, act, bf16);
+        const auto x = RandomNormals(rng, s.T * s.d, 1.0);
+        const std::vector<double> ref = Reference(w, x, s.T, CopyPlan(plan.p));
+        ForEachBackend([&](usmoe_backend b) {
+          ExpertsHandle ex;
+          ASSERT_EQ(Create(w, &ex, b), USMOE_STATUS_SUCCESS) << usmoe_last_error();
+          // The large shape on the default target only (the scalar target
+          // takes minutes on it); the small one on every target.
+          auto check = [&](const std::string&) {
+            std::vector<std::vector<float>> ys;
+            ForEachThreadCount({1, 2, 3}, [&](int32_t) {
+              std::vector<float> y(s.T * s.d, -1.0f);
+              ASSERT_EQ(usmoe_experts_forward(ex.e, x.data(), s.T, plan.p, y.data()),
+                        USMOE_STATUS_SUCCESS);
+              ys.push_back(y);
+            });
+            ASSERT_EQ(ys.size(), 3u);
+            EXPECT_TRUE(SameBits(ys[0], ys[1])) << "1 vs 2 threads, d=" << s.d;
+            EXPECT_TRUE(SameBits(ys[0], ys[2])) << "1 vs 3 threads, d=" << s.d;
+            EXPECT_LE(NormRelError(ys[0], ref), Tolerance(b, bf16)) << "d=" << s.d;
+          };
+          if (s.d < 100) {
+            ForEachTarget(check);
+          } else {
+            check("default");
+          }
         });
-        ASSERT_EQ(ys.size(), 3u);
-        EXPECT_TRUE(SameBits(ys[0], ys[1])) << "1 vs 2 threads";
-        EXPECT_TRUE(SameBits(ys[0], ys[2])) << "1 vs 3 threads";
-        EXPECT_LE(NormRelError(ys[0], Reference(w, x, T, CopyPlan(plan.p))), TolFor(w.bf16));
-      });
+      }
     }
   });
+}
+
+TEST(Experts, BackendsAgreeOnLargeShapes) {
+  // f32 weights: both backends compute f32 GEMMs and agree with the oracle
+  // to 1e-5 on shapes with many column blocks and rows per expert.
+  Rng rng(TestSeeds()[0]);
+  SCOPED_TRACE("seed=" + std::to_string(TestSeeds()[0]));
+  const int64_t T = 520, N = 4, d = 320, f = 272;
+  PlanHandle plan;
+  RoutePlan(rng, USMOE_POLICY_TOKEN_CHOICE, T, N, 2, plan.p);
+  const ExpertWeights w = MakeWeights(rng, N, d, f, 1, 48, USMOE_ACTIVATION_SWIGLU, false);
+  const auto x = RandomNormals(rng, T * d, 1.0);
+  ForEachBackend([&](usmoe_backend b) { CheckForwardOnEveryTarget(w, x, T, plan.p, b, false); });
 }
 
 TEST(Experts, ReusedAcrossPlansAndShapes) {
@@ -292,16 +376,18 @@ TEST(Experts, ReusedAcrossPlansAndShapes) {
   SCOPED_TRACE("seed=" + std::to_string(TestSeeds()[1]));
   const int64_t N = 6, d = 20, f = 30;
   const ExpertWeights w = MakeWeights(rng, N, d, f, 1, 8, USMOE_ACTIVATION_GELU_TANH, false);
-  ExpertsHandle ex;
-  ASSERT_EQ(Create(w, &ex), USMOE_STATUS_SUCCESS);
-  for (int64_t T : {1, 77, 3}) {
-    PlanHandle plan;
-    RoutePlan(rng, USMOE_POLICY_UNIFIED, T, N, 1.5, plan.p);
-    const auto x = RandomNormals(rng, T * d, 1.0);
-    std::vector<float> y(T * d, 1e30f);
-    ASSERT_EQ(usmoe_experts_forward(ex.e, x.data(), T, plan.p, y.data()), USMOE_STATUS_SUCCESS);
-    EXPECT_LE(NormRelError(y, Reference(w, x, T, CopyPlan(plan.p))), TolFor(w.bf16)) << "T=" << T;
-  }
+  ForEachBackend([&](usmoe_backend b) {
+    ExpertsHandle ex;
+    ASSERT_EQ(Create(w, &ex, b), USMOE_STATUS_SUCCESS);
+    for (int64_t T : {1, 77, 3}) {
+      PlanHandle plan;
+      RoutePlan(rng, USMOE_POLICY_UNIFIED, T, N, 1.5, plan.p);
+      const auto x = RandomNormals(rng, T * d, 1.0);
+      std::vector<float> y(T * d, 1e30f);
+      ASSERT_EQ(usmoe_experts_forward(ex.e, x.data(), T, plan.p, y.data()), USMOE_STATUS_SUCCESS);
+      EXPECT_LE(NormRelError(y, Reference(w, x, T, CopyPlan(plan.p))), kNormRelTol) << "T=" << T;
+    }
+  });
 }
 
 }  // namespace

@@ -65,7 +65,7 @@ extern "C" {
 /* ---------------------------------------------------------------- version */
 
 #define USMOE_VERSION_MAJOR 0
-#define USMOE_VERSION_MINOR 1
+#define USMOE_VERSION_MINOR 2
 #define USMOE_VERSION_PATCH 0
 /* MAJOR*10000 + MINOR*100 + PATCH. The SONAME carries MAJOR: a change that
  * breaks the ABI bumps MAJOR; an addition bumps MINOR. */
@@ -132,6 +132,24 @@ typedef int32_t usmoe_activation;
 #define USMOE_ACTIVATION_GELU_TANH 1 /* W2 gelu_tanh(W1 x); W3 unused       */
 #define USMOE_ACTIVATION_GELU_ERF 2  /* W2 gelu_erf(W1 x); W3 unused        */
 #define USMOE_ACTIVATION_RELU 3      /* W2 relu(W1 x); W3 unused            */
+
+/* The GEMM backend of an experts object, fixed at usmoe_experts_create
+ * (the weights are packed once, in that backend's layout).
+ *   HIGHWAY: the portable grouped GEMM (every build, every CPU). bf16
+ *     weights are widened to f32 at create time and activations stay f32,
+ *     so bf16 results match f32 arithmetic on the decoded weights.
+ *   ONEDNN: oneDNN matmul (x86 builds configured with oneDNN). f32, or real
+ *     bf16 GEMMs for bf16 weights: activations are rounded to bf16
+ *     (round-to-nearest-even) before each GEMM, accumulation and outputs are
+ *     f32 (a norm-wise relative difference of ~1e-3 from f32 arithmetic).
+ *     In a build without oneDNN: USMOE_STATUS_UNSUPPORTED.
+ *   AUTO: ONEDNN where it is built in, HIGHWAY otherwise (see README.md
+ *     "Expert executor" for the measurements behind this choice).
+ * Every backend gives results that do not depend on the thread count. */
+typedef int32_t usmoe_backend;
+#define USMOE_BACKEND_AUTO 0
+#define USMOE_BACKEND_HIGHWAY 1
+#define USMOE_BACKEND_ONEDNN 2
 
 /* ---------------------------------------------------------------- threads */
 
@@ -288,9 +306,13 @@ typedef struct usmoe_experts_config {
                               weights: see the note on bf16 at the top) */
   int64_t num_shared;      /* shared experts applied to every token, ≥ 0 */
   int64_t shared_hidden;   /* their intermediate size; ≥ 1 if num_shared > 0 */
+  /* Added in 0.2 (a caller built against 0.1 passes the smaller struct_size
+   * and gets USMOE_BACKEND_AUTO): the GEMM backend, see usmoe_backend. */
+  usmoe_backend backend;
 } usmoe_experts_config;
 
-/* Defaults: SWIGLU, f32, no shared experts; sizes 0 (to be filled in). */
+/* Defaults: SWIGLU, f32, no shared experts, USMOE_BACKEND_AUTO; sizes 0 (to
+ * be filled in). */
 USMOE_API usmoe_status usmoe_experts_config_init(usmoe_experts_config* config);
 
 /* Creates the experts from weights of config->dtype, copied and packed:

@@ -46,7 +46,7 @@ def test_version_matches_library_and_header():
 def test_constants_mirror_the_header():
     macros = _header_macros()
     prefixes = ("STATUS_", "DTYPE_", "POLICY_", "EXPERT_SCORE_", "GATE_NORM_",
-                "ACTIVATION_", "VERSION_MAJOR", "VERSION_MINOR", "VERSION_PATCH")
+                "ACTIVATION_", "BACKEND_", "VERSION_MAJOR", "VERSION_MINOR", "VERSION_PATCH")
     mirrored = {k: v for k, v in macros.items() if k.startswith(prefixes)}
     assert len(mirrored) >= 24
     for name, value in mirrored.items():
@@ -57,7 +57,7 @@ def test_struct_layouts():
     # The C library checks struct_size == sizeof, so these must match usmoe.h.
     assert ctypes.sizeof(_capi.RouterConfig) == 72
     assert ctypes.sizeof(_capi.PlanView) == 104
-    assert ctypes.sizeof(_capi.ExpertsConfig) == 56
+    assert ctypes.sizeof(_capi.ExpertsConfig) == 64
 
 
 def test_status_strings():

@@ -62,20 +62,35 @@ def assert_close(y, ref, rtol):
     np.testing.assert_allclose(y, ref, rtol=rtol, atol=rtol * scale)
 
 
+def _onednn_built():
+    w = np.ones((1, 1, 1), np.float32)
+    try:
+        usmoe.Experts(w, w, w, backend="onednn").close()
+        return True
+    except usmoe.Error as e:
+        assert e.status == usmoe.STATUS_UNSUPPORTED and "config->backend" in str(e)
+        return False
+
+
+BACKENDS = ["highway"] + (["onednn"] if _onednn_built() else [])
+
+
 def _route(rng, T, N, d, policy="unified", k=2.0, **kw):
     gate = (rng.standard_normal((N, d)) / math.sqrt(d)).astype(np.float32)
     x = rng.standard_normal((T, d)).astype(np.float32)
     return x, usmoe.Router(gate, policy=policy, k=k, **kw).route(x)
 
 
+@pytest.mark.parametrize("backend", ["auto"] + BACKENDS)
 @pytest.mark.parametrize("activation", ["swiglu", "gelu_tanh", "gelu_erf", "relu"])
 @pytest.mark.parametrize("policy,k", [("unified", 1.5), ("token_choice", 2),
                                       ("expert_choice", 2.0)])
-def test_forward_matches_reference(rng, activation, policy, k):
+def test_forward_matches_reference(rng, activation, policy, k, backend):
     T, N, d, f = 45, 8, 32, 48
     x, plan = _route(rng, T, N, d, policy, k, gate_norm="selected")
     w1, w3, w2, _ = make_weights(rng, N, d, f, gated=activation == "swiglu")
-    ex = usmoe.Experts(w1, w3, w2, activation=activation)
+    ex = usmoe.Experts(w1, w3, w2, activation=activation, backend=backend)
+    assert ex.backend == backend and backend in repr(ex)
     y = ex.forward(x, plan)
     assert y.shape == (T, d) and y.dtype == np.float32
     assert_close(y, ref_moe(x, plan, w1, w3, w2, activation), 1e-4)
@@ -83,13 +98,14 @@ def test_forward_matches_reference(rng, activation, policy, k):
     assert ex.activation == activation and activation in repr(ex)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("activation", ["swiglu", "relu"])
-def test_shared_experts(rng, activation):
+def test_shared_experts(rng, activation, backend):
     T, N, d, f = 30, 6, 24, 40
     x, plan = _route(rng, T, N, d, "unified", 1.0)
     w1, w3, w2, shared = make_weights(rng, N, d, f, activation == "swiglu", S=2, fs=20)
     ex = usmoe.Experts(w1, w3, w2, activation, shared_w1=shared[0], shared_w3=shared[1],
-                       shared_w2=shared[2])
+                       shared_w2=shared[2], backend=backend)
     assert ex.num_shared == 2
     y = ex.forward(x, plan)
     assert_close(y, ref_moe(x, plan, w1, w3, w2, activation, shared), 1e-4)
@@ -111,13 +127,14 @@ def test_tokens_without_experts_get_zero(rng):
     np.testing.assert_array_equal(usmoe.Experts(w1, w3, w2).forward(x, empty), 0.0)
 
 
-def test_bfloat16_weights(rng):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bfloat16_weights(rng, backend):
     T, N, d, f = 33, 8, 64, 96
     x, plan = _route(rng, T, N, d, "unified", 2.0)
     w1, w3, w2, shared = make_weights(rng, N, d, f, S=1, fs=32)
     b = [usmoe.to_bfloat16(a) for a in (w1, w3, w2) + shared]
     ex = usmoe.Experts(b[0], b[1], b[2], shared_w1=b[3], shared_w3=b[4], shared_w2=b[5],
-                       dtype="bfloat16")
+                       dtype="bfloat16", backend=backend)
     y = ex.forward(x, plan)
     wf = [usmoe.from_bfloat16(a) for a in b]
     ref = ref_moe(x, plan, wf[0], wf[1], wf[2], "swiglu", tuple(wf[3:]))
@@ -148,12 +165,13 @@ def test_forward_out_and_noncontiguous(rng):
         ex.forward(x, plan, out=x)
 
 
-def test_forward_is_thread_count_independent(rng):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_forward_is_thread_count_independent(rng, backend):
     T, N, d, f = 300, 16, 64, 64
     x, plan = _route(rng, T, N, d, "unified", 3.0)
     w1, w3, w2, shared = make_weights(rng, N, d, f, S=1, fs=64)
     ex = usmoe.Experts(w1, w3, w2, shared_w1=shared[0], shared_w3=shared[1],
-                       shared_w2=shared[2])
+                       shared_w2=shared[2], backend=backend)
     ys = []
     for n in (1, 2, 3):
         usmoe.set_num_threads(n)
@@ -181,6 +199,10 @@ def test_experts_errors(rng):
         usmoe.Experts(w1.astype(np.float64), w3, w2)
     with pytest.raises(usmoe.Error, match=r"dtype"):
         usmoe.Experts(w1, w3, w2, dtype="int8")
+    with pytest.raises(usmoe.Error, match=r"backend = 'gpu': expected one of 'auto'"):
+        usmoe.Experts(w1, w3, w2, backend="gpu")
+    with pytest.raises(usmoe.Error, match=r"backend = 2"):
+        usmoe.Experts(w1, w3, w2, backend=2)
     with pytest.raises(usmoe.Error, match=r"shared_w1 and shared_w2"):
         usmoe.Experts(w1, w3, w2, shared_w1=shared[0])
     with pytest.raises(usmoe.Error, match=r"shared_w3: required"):

@@ -30,7 +30,7 @@ from ._errors import Error, STATUS_SUCCESS
 # Mirrors of the version macros of the usmoe.h these bindings were written
 # against. A library with another MAJOR version is refused at import.
 VERSION_MAJOR = 0
-VERSION_MINOR = 1
+VERSION_MINOR = 2
 VERSION_PATCH = 0
 
 # Mirrors of the enum macros of usmoe.h (the tests compare them with the
@@ -49,6 +49,9 @@ ACTIVATION_SWIGLU = 0
 ACTIVATION_GELU_TANH = 1
 ACTIVATION_GELU_ERF = 2
 ACTIVATION_RELU = 3
+BACKEND_AUTO = 0
+BACKEND_HIGHWAY = 1
+BACKEND_ONEDNN = 2
 
 _c_status = ctypes.c_int32
 _i64 = ctypes.c_int64
@@ -110,6 +113,7 @@ class ExpertsConfig(ctypes.Structure):
         ("dtype", ctypes.c_int32),
         ("num_shared", ctypes.c_int64),
         ("shared_hidden", ctypes.c_int64),
+        ("backend", ctypes.c_int32),
     ]
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from . import _arrays as A
 from ._capi import (
     ACTIVATION_GELU_ERF, ACTIVATION_GELU_TANH, ACTIVATION_RELU, ACTIVATION_SWIGLU,
-    ExpertsConfig, check, lib)
+    BACKEND_AUTO, BACKEND_HIGHWAY, BACKEND_ONEDNN, ExpertsConfig, check, lib)
 from ._errors import Error
 from ._lifetime import OwnedHandle
 from .routing import Plan
@@ -20,6 +20,12 @@ ACTIVATIONS = {
     "gelu_tanh": ACTIVATION_GELU_TANH,
     "gelu_erf": ACTIVATION_GELU_ERF,
     "relu": ACTIVATION_RELU,
+}
+
+BACKENDS = {
+    "auto": BACKEND_AUTO,
+    "highway": BACKEND_HIGHWAY,
+    "onednn": BACKEND_ONEDNN,
 }
 
 
@@ -41,6 +47,12 @@ class Experts(OwnedHandle):
         dtype: ``"float32"`` or ``"bfloat16"`` (weights as uint16 bf16 bit
             patterns, see ``usmoe.to_bfloat16``). Activations are float32
             either way; accumulation is float32.
+        backend: the GEMM backend, fixed at creation: ``"highway"`` (the
+            portable kernels, every build), ``"onednn"`` (oneDNN matmul;
+            with bfloat16 weights it rounds activations to bfloat16 before
+            each GEMM) or ``"auto"`` (oneDNN where the library was built
+            with it, else Highway). ``"onednn"`` in a build without oneDNN
+            raises ``usmoe.Error`` with status ``STATUS_UNSUPPORTED``.
 
     The weights are copied and packed at creation. Release the C object
     with ``close()``, a ``with`` block, or by dropping the last reference.
@@ -49,9 +61,10 @@ class Experts(OwnedHandle):
     _what = "experts object"
 
     def __init__(self, w1, w3, w2, activation="swiglu", shared_w1=None, shared_w3=None,
-                 shared_w2=None, dtype="float32"):
+                 shared_w2=None, dtype="float32", backend="auto"):
         self._finalizer = None
         act = A.parse_enum("activation", activation, ACTIVATIONS)
+        be = A.parse_enum("backend", backend, BACKENDS)
         dt = A.parse_dtype(dtype)
         st = A.storage_dtype(dt)
         gated = act == ACTIVATION_SWIGLU
@@ -89,6 +102,7 @@ class Experts(OwnedHandle):
         cfg.num_experts, cfg.dim, cfg.hidden = N, d, f
         cfg.activation, cfg.dtype = act, dt
         cfg.num_shared, cfg.shared_hidden = S, fs
+        cfg.backend = be
         handle = ctypes.c_void_p()
         check(lib.usmoe_experts_create(ctypes.byref(cfg), A.vptr(w1a), A.vptr(w3a),
                                        A.vptr(w2a), A.vptr(sw1), A.vptr(sw3), A.vptr(sw2),
@@ -97,6 +111,7 @@ class Experts(OwnedHandle):
         self._finalizer = weakref.finalize(self, lib.usmoe_experts_destroy, handle.value)
         self._N, self._d, self._f, self._S, self._fs = N, d, f, S, fs
         self._activation = activation
+        self._backend = backend
 
     # Lifetime (close, closed, with): OwnedHandle.
 
@@ -124,6 +139,11 @@ class Experts(OwnedHandle):
     def activation(self):
         """The activation name."""
         return self._activation
+
+    @property
+    def backend(self):
+        """The backend requested at creation (``"auto"``, ``"highway"``, ``"onednn"``)."""
+        return self._backend
 
     def forward(self, x, plan, out=None):
         """Runs the experts: ``y_t = sum_{e in sel(t)} w_te FFN_e(x_t) + sum_s FFN_s(x_t)``.
@@ -159,4 +179,4 @@ class Experts(OwnedHandle):
     def __repr__(self):
         state = " closed" if self.closed else ""
         return (f"<usmoe.Experts{state} experts={self._N} dim={self._d} hidden={self._f} "
-                f"activation={self._activation} shared={self._S}>")
+                f"activation={self._activation} shared={self._S} backend={self._backend}>")

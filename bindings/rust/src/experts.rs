@@ -5,12 +5,12 @@ use std::ptr::NonNull;
 
 use crate::error::check;
 use crate::{check_len, mul, sys, to_i64};
-use crate::{Activation, DType, Element, Error, Plan, Result};
+use crate::{Activation, Backend, DType, Element, Error, Plan, Result};
 
 /// The configuration of [`Experts`] (`usmoe_experts_config`).
 ///
 /// [`ExpertsConfig::new`] sets the defaults of `usmoe_experts_config_init`:
-/// SwiGLU, f32 weights, no shared experts.
+/// SwiGLU, f32 weights, no shared experts, [`Backend::Auto`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExpertsConfig {
     /// N ≥ 1 routed experts.
@@ -27,6 +27,8 @@ pub struct ExpertsConfig {
     pub num_shared: usize,
     /// Their intermediate size; ≥ 1 if `num_shared > 0`.
     pub shared_hidden: usize,
+    /// The GEMM backend.
+    pub backend: Backend,
 }
 
 impl ExpertsConfig {
@@ -41,6 +43,7 @@ impl ExpertsConfig {
             dtype: DType::F32,
             num_shared: 0,
             shared_hidden: 0,
+            backend: Backend::Auto,
         }
     }
     /// Sets [`activation`](Self::activation).
@@ -51,6 +54,11 @@ impl ExpertsConfig {
     /// Sets [`dtype`](Self::dtype).
     pub fn dtype(mut self, dtype: DType) -> Self {
         self.dtype = dtype;
+        self
+    }
+    /// Sets [`backend`](Self::backend).
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
         self
     }
     /// Sets [`num_shared`](Self::num_shared) and [`shared_hidden`](Self::shared_hidden).
@@ -71,6 +79,7 @@ impl ExpertsConfig {
             dtype: self.dtype.to_c(),
             num_shared: to_i64(self.num_shared, "num_shared")?,
             shared_hidden: to_i64(self.shared_hidden, "shared_hidden")?,
+            backend: self.backend.to_c(),
         })
     }
 }

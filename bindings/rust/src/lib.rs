@@ -183,6 +183,21 @@ c_enum! {
     }
 }
 
+c_enum! {
+    /// The GEMM backend of [`Experts`] (`usmoe_backend`), fixed at creation.
+    Backend {
+        /// oneDNN where the library was built with it, Highway otherwise
+        /// (the default).
+        Auto = sys::USMOE_BACKEND_AUTO,
+        /// The portable Highway grouped GEMM (every build, every CPU).
+        Highway = sys::USMOE_BACKEND_HIGHWAY,
+        /// oneDNN matmul; with bf16 weights the activations are rounded to
+        /// bf16 before each GEMM. A library built without oneDNN reports
+        /// `USMOE_STATUS_UNSUPPORTED`.
+        OneDnn = sys::USMOE_BACKEND_ONEDNN,
+    }
+}
+
 // --------------------------------------------------------------- elements
 
 mod sealed {

@@ -22,7 +22,7 @@ use std::marker::{PhantomData, PhantomPinned};
 /// `USMOE_VERSION_MAJOR` of the header these declarations mirror.
 pub const USMOE_VERSION_MAJOR: i32 = 0;
 /// `USMOE_VERSION_MINOR` of the header these declarations mirror.
-pub const USMOE_VERSION_MINOR: i32 = 1;
+pub const USMOE_VERSION_MINOR: i32 = 2;
 /// `USMOE_VERSION_PATCH` of the header these declarations mirror.
 pub const USMOE_VERSION_PATCH: i32 = 0;
 /// `MAJOR*10000 + MINOR*100 + PATCH`.
@@ -92,6 +92,15 @@ pub const USMOE_ACTIVATION_GELU_TANH: usmoe_activation = 1;
 pub const USMOE_ACTIVATION_GELU_ERF: usmoe_activation = 2;
 /// `W2 relu(W1 x)`.
 pub const USMOE_ACTIVATION_RELU: usmoe_activation = 3;
+
+/// `usmoe_backend`.
+pub type usmoe_backend = i32;
+/// oneDNN where built in, the portable Highway kernels otherwise.
+pub const USMOE_BACKEND_AUTO: usmoe_backend = 0;
+/// The portable Highway grouped GEMM (every build).
+pub const USMOE_BACKEND_HIGHWAY: usmoe_backend = 1;
+/// oneDNN matmul (builds with oneDNN; otherwise `USMOE_STATUS_UNSUPPORTED`).
+pub const USMOE_BACKEND_ONEDNN: usmoe_backend = 2;
 
 // ---------------------------------------------------------------- handles
 
@@ -201,6 +210,8 @@ pub struct usmoe_experts_config {
     pub num_shared: i64,
     /// Their intermediate size; ≥ 1 if `num_shared > 0`.
     pub shared_hidden: i64,
+    /// One of `USMOE_BACKEND_*` (added in 0.2).
+    pub backend: usmoe_backend,
 }
 
 // -------------------------------------------------------------- functions

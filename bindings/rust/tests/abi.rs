@@ -82,6 +82,9 @@ fn defines_match_header() {
             "USMOE_STATUS_INTERNAL_ERROR",
             sys::USMOE_STATUS_INTERNAL_ERROR as i64,
         ),
+        ("USMOE_BACKEND_AUTO", sys::USMOE_BACKEND_AUTO as i64),
+        ("USMOE_BACKEND_HIGHWAY", sys::USMOE_BACKEND_HIGHWAY as i64),
+        ("USMOE_BACKEND_ONEDNN", sys::USMOE_BACKEND_ONEDNN as i64),
         ("USMOE_DTYPE_F32", sys::USMOE_DTYPE_F32 as i64),
         ("USMOE_DTYPE_BF16", sys::USMOE_DTYPE_BF16 as i64),
         (
@@ -402,7 +405,8 @@ fn struct_layouts_match_c() {
                 activation,
                 dtype,
                 num_shared,
-                shared_hidden
+                shared_hidden,
+                backend
             }),
         ),
     ];
@@ -419,7 +423,7 @@ fn struct_layouts_match_c() {
     if size_of::<usize>() == 8 {
         assert_eq!(layouts[0].1 .0, 104);
         assert_eq!(layouts[1].1 .0, 72);
-        assert_eq!(layouts[2].1 .0, 56);
+        assert_eq!(layouts[2].1 .0, 64);
     }
 
     // What a C compiler says.

@@ -3,8 +3,8 @@
 mod common;
 use common::*;
 use usmoe::{
-    Activation, DType, ExpertScore, ExpertWeights, Experts, ExpertsConfig, GateNorm, Plan, Policy,
-    Router, RouterConfig,
+    Activation, Backend, DType, ExpertScore, ExpertWeights, Experts, ExpertsConfig, GateNorm, Plan,
+    Policy, Router, RouterConfig,
 };
 
 fn assert_send_sync<T: Send + Sync>() {}
@@ -64,6 +64,10 @@ fn enums_round_trip_through_c_values() {
     }
     assert_eq!(ExpertScore::from_c(1), Some(ExpertScore::SoftmaxTokens));
     assert_eq!(DType::from_c(1), Some(DType::Bf16));
+    for b in [Backend::Auto, Backend::Highway, Backend::OneDnn] {
+        assert_eq!(Backend::from_c(b.to_c()), Some(b));
+    }
+    assert_eq!(Backend::from_c(3), None);
     assert_eq!(Policy::from_c(3), None);
     assert_eq!(Policy::Unified.to_c(), usmoe::sys::USMOE_POLICY_UNIFIED);
 }
@@ -335,7 +339,28 @@ fn ffn(a: Activation, w: &ExpertWeights<f32>, e: usize, f: usize, d: usize, x: &
         .collect()
 }
 
+/// The backends this library has: Highway always, oneDNN unless creating
+/// with it is `Unsupported`.
+fn backends() -> Vec<Backend> {
+    let w = [1.0f32];
+    let cfg = ExpertsConfig::new(1, 1, 1).backend(Backend::OneDnn);
+    match Experts::new(&cfg, ExpertWeights::swiglu(&w, &w, &w), None) {
+        Ok(_) => vec![Backend::Highway, Backend::OneDnn],
+        Err(e) => {
+            assert_eq!(e.kind(), usmoe::ErrorKind::Unsupported, "{e}");
+            assert!(e.to_string().contains("config->backend"), "{e}");
+            vec![Backend::Highway]
+        }
+    }
+}
+
 fn check_forward(activation: Activation, shared: usize) {
+    for backend in [Backend::Auto].into_iter().chain(backends()) {
+        check_forward_on(activation, shared, backend);
+    }
+}
+
+fn check_forward_on(activation: Activation, shared: usize, backend: Backend) {
     let mut rng = Lcg(99 + activation.to_c() as u64 + shared as u64 * 7);
     let (n, d, f, t, sf) = (4, 16, 12, 10, 8);
     let w1 = rng.vec(n * f * d, 0.3);
@@ -357,6 +382,7 @@ fn check_forward(activation: Activation, shared: usize) {
     };
     let cfg = ExpertsConfig::new(n, d, f)
         .activation(activation)
+        .backend(backend)
         .shared(shared, if shared > 0 { sf } else { 0 });
     let ex = Experts::new(&cfg, routed, (shared > 0).then_some(shared_w)).expect("experts");
     assert_eq!(ex.config(), &cfg);
@@ -390,7 +416,7 @@ fn check_forward(activation: Activation, shared: usize) {
             let got = y[tok * d + j];
             assert!(
                 (got - want[j]).abs() <= 1e-4 + 1e-3 * want[j].abs(),
-                "{activation:?} shared={shared} y[{tok}][{j}] = {got}, want {}",
+                "{activation:?} {backend:?} shared={shared} y[{tok}][{j}] = {got}, want {}",
                 want[j]
             );
         }
@@ -503,18 +529,6 @@ fn experts_bf16_weights() {
             .collect::<Vec<u16>>()
     };
     let (b1, b3, b2) = (b(&w1), b(&w3), b(&w2));
-    let e32 = Experts::new(
-        &ExpertsConfig::new(n, d, f),
-        ExpertWeights::swiglu(&w1, &w3, &w2),
-        None,
-    )
-    .unwrap();
-    let e16 = Experts::new(
-        &ExpertsConfig::new(n, d, f).dtype(DType::Bf16),
-        ExpertWeights::swiglu(&b1, &b3, &b2),
-        None,
-    )
-    .unwrap();
     let x = rng.vec(t * d, 1.0);
     let plan = Router::new(
         &RouterConfig::new(Policy::TokenChoice, n, d).k(2.0),
@@ -523,13 +537,36 @@ fn experts_bf16_weights() {
     .unwrap()
     .route_new(&x, None, None)
     .unwrap();
-    let (y32, y16) = (
-        e32.forward_new(&x, &plan).unwrap(),
-        e16.forward_new(&x, &plan).unwrap(),
-    );
-    // Exactly the same weights; on CPUs with AVX512_BF16 the bf16 path also
-    // rounds the activations to bf16 (relative 2^-9 each), hence 1e-2.
-    assert_close(&y16, &y32, 1e-2, "bf16 vs f32 experts");
+    for backend in backends() {
+        let e32 = Experts::new(
+            &ExpertsConfig::new(n, d, f).backend(backend),
+            ExpertWeights::swiglu(&w1, &w3, &w2),
+            None,
+        )
+        .unwrap();
+        let e16 = Experts::new(
+            &ExpertsConfig::new(n, d, f)
+                .dtype(DType::Bf16)
+                .backend(backend),
+            ExpertWeights::swiglu(&b1, &b3, &b2),
+            None,
+        )
+        .unwrap();
+        let (y32, y16) = (
+            e32.forward_new(&x, &plan).unwrap(),
+            e16.forward_new(&x, &plan).unwrap(),
+        );
+        // oneDNN rounds the activations to bf16 before each GEMM, and so
+        // does Highway on CPUs with AVX512_BF16 (vdpbf16ps); elsewhere
+        // Highway widens the bf16 weights and keeps f32 activations.
+        let tol = 3e-2;
+        assert_close(
+            &y16,
+            &y32,
+            tol,
+            &format!("bf16 vs f32 experts, {backend:?}"),
+        );
+    }
 }
 
 // ----------------------------------------------------------- misc / global

@@ -1,0 +1,88 @@
+// Creation of an experts object: backend choice, packing, workspace pool.
+#include <algorithm>
+#include <new>
+#include <utility>
+
+#include "src/exec/experts_impl.h"
+#if USMOE_WITH_ONEDNN
+#include "src/exec/experts_onednn.h"
+#endif
+
+namespace usmoe {
+
+bool OneDnnBackendBuilt() {
+#if USMOE_WITH_ONEDNN
+  return true;
+#else
+  return false;
+#endif
+}
+
+Backend ResolveBackend(Backend requested) {
+  if (requested != Backend::kAuto) return requested;
+  // oneDNN's matmul outruns the portable kernel on every measured shape
+  // (README.md, "Expert executor"); the portable one serves builds without it.
+  return OneDnnBackendBuilt() ? Backend::kOneDnn : Backend::kHighway;
+}
+
+std::shared_ptr<const ExpertsImpl> PackExperts(const ExpertsShape& shape, bool bf16,
+                                               Backend backend, const void* w1,
+                                               const void* w3, const void* w2,
+                                               const void* shared_w1, const void* shared_w3,
+                                               const void* shared_w2) {
+  auto impl = std::make_shared<ExpertsImpl>();
+  impl->shape = shape;
+  impl->backend = backend;
+#if USMOE_WITH_ONEDNN
+  if (backend == Backend::kOneDnn) {
+    impl->ffn = MakeOneDnnBackend(shape, bf16, w1, w3, w2, shared_w1, shared_w3, shared_w2);
+    return impl;
+  }
+#endif
+  impl->backend = Backend::kHighway;
+  impl->ffn = MakeHighwayBackend(shape, bf16, w1, w3, w2, shared_w1, shared_w3, shared_w2);
+  return impl;
+}
+
+const ExpertsShape& ExpertsShapeOf(const ExpertsImpl& experts) { return experts.shape; }
+Backend ExpertsBackendOf(const ExpertsImpl& experts) { return experts.backend; }
+
+void* Workspace::Get(size_t i, size_t bytes) {
+  if (i >= bufs_.size()) {
+    bufs_.resize(i + 1);
+    sizes_.resize(i + 1, 0);
+  }
+  if (sizes_[i] < bytes) {
+    bufs_[i].reset();  // free first: the old contents are not needed
+    sizes_[i] = 0;
+    bufs_[i] = hwy::AllocateAligned<uint8_t>(bytes);
+    if (!bufs_[i]) throw std::bad_alloc();
+    sizes_[i] = bytes;
+  }
+  return bufs_[i].get();
+}
+
+ExpertsImpl::Lease ExpertsImpl::Acquire() const {
+  std::unique_ptr<Workspace> ws;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!free_.empty()) {
+      ws = std::move(free_.back());
+      free_.pop_back();
+    }
+  }
+  if (!ws) ws = std::make_unique<Workspace>();
+  return Lease(this, std::move(ws));
+}
+
+void ExpertsImpl::Release(std::unique_ptr<Workspace> ws) const {
+  if (!ws) return;
+  try {
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(std::move(ws));
+  } catch (...) {
+    // Out of memory for the pool entry: the workspace is simply freed.
+  }
+}
+
+}  // namespace usmoe
