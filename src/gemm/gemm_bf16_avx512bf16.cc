@@ -9,8 +9,9 @@
 //   1 panel (8 < n ≤ 16, or the last panel of a group): 16 rows × 1 panel,
 //     so the one W load per k-pair is shared by 16 rows and the kernel is
 //     bound by vdpbf16ps, not by loads.
-//   n ≤ 8 (e.g. 8 experts): 8 rows, each vector holding two k-pairs of the 8
-//     columns (TileHalf below), so no lane computes a padding column.
+//   ≤ 8 columns (n ≤ 8, e.g. 8 experts, or a last group of ≤ 8): 8 rows,
+//     each vector holding two k-pairs of the 8 columns (TileHalf below), so
+//     no lane computes a padding column.
 // k is blocked by kKcPairs pairs: a group's W slice (4 panels × 128 pairs ×
 // 64 B = 32 KiB) stays in L1 (48 KiB on Zen 5) while the kRowBlock rows of a
 // work item reuse it. Partial sums between k blocks live in y itself (f32
@@ -43,7 +44,7 @@ constexpr int kMRNarrow = 16;
 constexpr int kMRHalf = 8;
 constexpr int kPanelsPerGroup = 4;
 constexpr int64_t kKcPairs = 128;
-constexpr int64_t kRowBlock = 48;  // a multiple of both tile heights (6, 16)
+constexpr int64_t kRowBlock = 48;  // a multiple of every tile height (6, 8, 16)
 
 USMOE_TARGET_AVX512BF16 inline __m512i BroadcastPair(const uint16_t* p) {
   uint32_t v;
