@@ -41,12 +41,14 @@ std::vector<float> Widen(const std::vector<uint16_t>& b) {
 }
 
 // Shapes: K odd and K = 1, N = 1, N = 8, N not a multiple of 16, several
-// 4-panel groups plus a tail, M = 1, M not a multiple of the 6/16-row tiles,
+// 4-panel groups plus a tail (N = 72: a last group of 8 columns), M = 1, M not
+// a multiple of the 6/8-row tiles,
 // products above the threading threshold (2^20) with several row blocks, and
 // K above the 256-element k-block.
 const Shape kShapes[] = {{1, 1, 1},    {1, 8, 1},     {7, 8, 33},    {13, 1, 64},
                          {6, 16, 2},   {5, 17, 3},    {50, 40, 129}, {97, 8, 300},
-                         {23, 93, 515}, {200, 64, 130}, {130, 8, 1031}, {64, 300, 65}};
+                         {23, 93, 515}, {200, 64, 130}, {130, 8, 1031}, {64, 300, 65},
+                         {31, 72, 97}};
 
 TEST(GemmBf16, LogitsWithinBoundOnEveryTargetAndThreadCount) {
   const Bf16Values kinds[] = {Bf16Values::kNormal, Bf16Values::kWideRange,

@@ -6,11 +6,11 @@
 //   2..4 panels: 6 rows × NP panels = up to 24 accumulators, NP W loads and
 //     6 pair broadcasts per 6·NP vdpbf16ps (as the f32 gate kernel, whose
 //     8×2 tile lost to broadcast pressure).
-//   1 panel (8 < n ≤ 16, or the last panel of a group): 16 rows × 1 panel,
-//     so the one W load per k-pair is shared by 16 rows and the kernel is
-//     bound by vdpbf16ps, not by loads.
-//   n ≤ 8 (e.g. 8 experts): 8 rows, each vector holding two k-pairs of the 8
-//     columns (TileHalf below), so no lane computes a padding column.
+//   1 panel (8 < n ≤ 16, or the last panel of a group): 8 rows × 1 panel,
+//     the one W load per k-pair shared by 8 rows (kMRNarrow below).
+//   ≤ 8 columns (n ≤ 8, e.g. 8 experts, or a last group of ≤ 8): 8 rows,
+//     each vector holding two k-pairs of the 8 columns (TileHalf below), so
+//     no lane computes a padding column.
 // k is blocked by kKcPairs pairs: a group's W slice (4 panels × 128 pairs ×
 // 64 B = 32 KiB) stays in L1 (48 KiB on Zen 5) while the kRowBlock rows of a
 // work item reuse it. Partial sums between k blocks live in y itself (f32
@@ -36,14 +36,16 @@ namespace usmoe {
 namespace {
 
 constexpr int kMR = 6;
-constexpr int kMRNarrow = 16;
-// Two-pair tiles (n ≤ 8): 8 rows measured best at T=4096, K=4096 (CPU time
-// 3.1 ms vs 3.4 for 6 and 12 rows, 4.1 for 16): rows at a 4 KiB-multiple
-// stride share one L1 set, and 16 of them thrash its 12 ways.
+// 1-panel and two-pair tiles: 8 rows. More rows would share each W load
+// wider, but rows at a 4 KiB-multiple stride (K = 2048, 4096) share one L1
+// set and 12 or 16 of them thrash its 12 ways. Measured at T=4096, 1 thread:
+// n=8, K=4096: 3.1 ms (8 rows) vs 3.4 (6 or 12), 4.1 (16); n=16: K=4096
+// 3.9-4.2 ms (8) vs 4.7-4.9 (12), 6.3 (16); K=2000: 1.7-1.9 ms for 8 to 16.
+constexpr int kMRNarrow = 8;
 constexpr int kMRHalf = 8;
 constexpr int kPanelsPerGroup = 4;
 constexpr int64_t kKcPairs = 128;
-constexpr int64_t kRowBlock = 48;  // a multiple of both tile heights (6, 16)
+constexpr int64_t kRowBlock = 48;  // a multiple of every tile height (6, 8)
 
 USMOE_TARGET_AVX512BF16 inline __m512i BroadcastPair(const uint16_t* p) {
   uint32_t v;

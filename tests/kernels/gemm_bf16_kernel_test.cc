@@ -41,7 +41,8 @@ TEST(Bf16Kernels, StridedGemmWithinBoundOnEveryTarget) {
   struct Case {
     int64_t m, n, k;
   };
-  const Case cases[] = {{29, 37, 77}, {1, 8, 1}, {17, 8, 2}, {48, 64, 300}, {100, 96, 257}};
+  const Case cases[] = {{29, 37, 77}, {1, 8, 1}, {17, 8, 2}, {48, 64, 300}, {100, 96, 257},
+                        {20, 70, 300}};
   ForEachSeed([&](uint64_t, Rng& rng) {
     for (const Case& c : cases) {
       SCOPED_TRACE("m=" + std::to_string(c.m) + " n=" + std::to_string(c.n) +
