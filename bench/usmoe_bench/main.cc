@@ -474,6 +474,16 @@ int Main(int argc, char** argv) {
   ctx.push_back({"onednn", OnednnGate::Available() ? OnednnGate::Version() : "not built in"});
   ctx.push_back({"preset", o.preset});
   ctx.push_back({"dtype", DtypeName(o.dtype)});
+  if (o.stage != "route") {
+    const char* names[] = {"auto", "highway", "onednn"};
+    ctx.push_back({"moe", std::string("f=") + std::to_string(o.hidden) + ", shared " +
+                              std::to_string(o.shared) + " x " + std::to_string(o.shared_hidden) +
+                              ", backend " + names[o.backend] +
+                              (o.backend == USMOE_BACKEND_AUTO
+                                   ? (OnednnGate::Available() ? " (= onednn in this build)"
+                                                              : " (= highway)")
+                                   : "")});
+  }
   ctx.push_back({"groups", std::to_string(o.groups) + " (equal sizes)"});
   std::string alphas;
   for (usmoe_policy p : o.policies)
@@ -545,6 +555,7 @@ int Main(int argc, char** argv) {
       ecfg.dtype = mw.dtype;
       ecfg.num_shared = mw.S;
       ecfg.shared_hidden = mw.fs;
+      ecfg.backend = o.backend;
       st = usmoe_experts_create(&ecfg, mw.Ptr(mw.w1, mw.w1b), mw.Ptr(mw.w3, mw.w3b),
                                 mw.Ptr(mw.w2, mw.w2b), mw.Ptr(mw.sw1, mw.sw1b),
                                 mw.Ptr(mw.sw3, mw.sw3b), mw.Ptr(mw.sw2, mw.sw2b), &experts);
@@ -553,6 +564,7 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "usmoe_experts_create: %s\n", LastError(st).c_str());
       return 1;
     }
+
     TorchPeers torch(o);
     // The expert weights go to the peer once, as f32 values (bf16-rounded
     // for bf16: the peer converts them back exactly).

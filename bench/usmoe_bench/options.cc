@@ -128,6 +128,8 @@ void PrintHelp(const char* argv0) {
       "  --hidden f      moe: intermediate size of a routed expert\n"
       "  --shared S      moe: shared experts (dense, every token; default per preset)\n"
       "  --shared-hidden f  moe: their intermediate size (default: --hidden)\n"
+      "  --backend B     moe: the experts' GEMM backend, auto | highway | onednn\n"
+      "                  (usmoe_experts_config.backend; default auto)\n"
       "  --experts N     experts (>= 1)\n"
       "  --dim d         model dimension (>= 1)\n"
       "  --k K           experts per token (tc: integer in [1,N]; ec: capacity\n"
@@ -194,7 +196,7 @@ int ParseOptions(int argc, char** argv, Options* o) {
       "--preset", "--tokens", "--experts", "--dim", "--k", "--alpha",
       "--policy", "--dtype", "--threads", "--groups", "--seed", "--min-time",
       "--min-runs", "--json", "--csv", "--stage", "--hidden", "--shared",
-      "--shared-hidden", "--plot"};
+      "--shared-hidden", "--plot", "--backend"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("-", 0) != 0) return Bad(argv0, "unexpected argument '" + a + "'");
@@ -286,6 +288,11 @@ int ParseOptions(int argc, char** argv, Options* o) {
       if (!ParseInt(v, 1, 1 << 20, &o->shared_hidden))
         return Bad(argv0, "--shared-hidden: expected an integer >= 1, got '" + v + "'");
       shape_changed = true;
+    } else if (f == "--backend") {
+      if (v == "auto") o->backend = USMOE_BACKEND_AUTO;
+      else if (v == "highway") o->backend = USMOE_BACKEND_HIGHWAY;
+      else if (v == "onednn") o->backend = USMOE_BACKEND_ONEDNN;
+      else return Bad(argv0, "--backend: expected auto, highway or onednn, got '" + v + "'");
     } else if (f == "--plot") {
       if (v.empty()) return Bad(argv0, "--plot needs a directory");
       o->plot_dir = v;

@@ -23,6 +23,7 @@ struct Options {
   int64_t hidden = 1024;       // f: intermediate size of a routed expert (moe)
   int64_t shared = 0;          // shared experts (moe)
   int64_t shared_hidden = 0;   // their intermediate size (0: = hidden)
+  usmoe_backend backend = USMOE_BACKEND_AUTO;  // moe: the experts' GEMM backend
   bool alpha_set = false;  // --alpha given: overrides every policy's default
   double alpha = 0.0;
   std::vector<usmoe_policy> policies = {USMOE_POLICY_TOKEN_CHOICE,
