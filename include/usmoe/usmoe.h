@@ -137,7 +137,7 @@ typedef int32_t usmoe_activation;
  *     SwiGLU, 2 threads; README.md "Expert executor"): with bf16 weights
  *     oneDNN takes 5.7 / 47 / 268 ms at T = 1 / 32 / 512 tokens against
  *     7.0 / 104 / 538 ms for HIGHWAY (real bf16 GEMMs, half the bytes);
- *     with f32 weights both are within 10 % at T = 32 and 512 (DRAM- and
+ *     with f32 weights both are within 15 % at T = 32 and 512 (DRAM- and
  *     FMA-bound) and HIGHWAY is 1.6x faster at T = 1 (oneDNN's one-row
  *     kernels stream weights more slowly).
  * Every backend gives results that do not depend on the thread count. */
