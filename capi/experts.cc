@@ -156,7 +156,7 @@ USMOE_API usmoe_status usmoe_experts_create(const usmoe_experts_config* config, 
     auto e = std::make_unique<usmoe_experts>();
     e->config = *config;
     const usmoe::Backend backend =
-        usmoe::ResolveBackend(static_cast<usmoe::Backend>(config->backend));
+        usmoe::ResolveBackend(static_cast<usmoe::Backend>(config->backend), dt == USMOE_DTYPE_BF16);
     e->impl = usmoe::PackExperts(shape, dt == USMOE_DTYPE_BF16, backend, w1, w3, w2, shared_w1,
                                  shared_w3, shared_w2);
     *experts = e.release();

@@ -28,8 +28,9 @@ struct ExpertsShape {
 // Whether this build has the oneDNN backend.
 bool OneDnnBackendBuilt();
 
-// kAuto -> kOneDnn where built, kHighway otherwise; others unchanged.
-Backend ResolveBackend(Backend requested);
+// kAuto -> kOneDnn for bf16 weights where built, kHighway otherwise (see
+// the measurements in experts_pack.cc); others unchanged.
+Backend ResolveBackend(Backend requested, bool bf16);
 
 class ExpertsImpl;  // packed weights, defined in src/exec/experts_impl.h
 

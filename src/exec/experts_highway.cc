@@ -31,10 +31,11 @@
 namespace usmoe {
 namespace {
 
-// Columns of f per up-projection block: 2·128 = 256 panel columns (512 KiB
-// of f32 weights at d = 1024... 2 MiB at d = 2048), enough work per call to
-// amortise the gather of its rows, and f/128 blocks per expert so that a
-// single decoding token still gives every core several blocks to stream.
+// Columns of f per up-projection block: one GEMM call covers 2·128 = 256
+// panel columns (W1 and W3 halves; 2 MiB of f32 weights at d = 2048), enough
+// work per call to amortise re-reading its rows, and f/128 blocks per expert
+// so that a single decoding token still gives every core several weight
+// blocks to stream.
 constexpr int64_t kUpBlock = 128;
 // Columns of d per down-projection block, for the same reasons.
 constexpr int64_t kDownBlock = 256;

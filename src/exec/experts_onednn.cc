@@ -196,13 +196,14 @@ class OneDnnBackend final : public FfnBackend {
     dnnl::memory src_m({{rows, w.k}, bf16_ ? dt::bf16 : dt::f32, tag::ab}, eng_,
                        const_cast<void*>(src));
     dnnl::memory dst_m({{rows, w.n}, dt::f32, tag::ab}, eng_, dst);
-    dnnl::memory pad_m({{static_cast<int64_t>(scratch.size())}, dt::u8, tag::a}, eng_,
-                       scratch.data());
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, w.mem}, {DNNL_ARG_DST, dst_m}};
+    if (p->scratchpad_bytes > 0)
+      args.emplace(DNNL_ARG_SCRATCHPAD,
+                   dnnl::memory({{static_cast<int64_t>(p->scratchpad_bytes)}, dt::u8, tag::a},
+                                eng_, scratch.data()));
     dnnl::stream strm(eng_);
-    p->matmul.execute(strm, {{DNNL_ARG_SRC, src_m},
-                             {DNNL_ARG_WEIGHTS, w.mem},
-                             {DNNL_ARG_DST, dst_m},
-                             {DNNL_ARG_SCRATCHPAD, pad_m}});
+    p->matmul.execute(strm, args);
     strm.wait();
   }
 

@@ -95,7 +95,7 @@ pub const USMOE_ACTIVATION_RELU: usmoe_activation = 3;
 
 /// `usmoe_backend`.
 pub type usmoe_backend = i32;
-/// oneDNN where built in, the portable Highway kernels otherwise.
+/// oneDNN for bf16 weights where built in, the portable Highway kernels otherwise.
 pub const USMOE_BACKEND_AUTO: usmoe_backend = 0;
 /// The portable Highway grouped GEMM (every build).
 pub const USMOE_BACKEND_HIGHWAY: usmoe_backend = 1;
