@@ -136,8 +136,11 @@ typedef int32_t usmoe_activation;
 /* The GEMM backend of an experts object, fixed at usmoe_experts_create
  * (the weights are packed once, in that backend's layout).
  *   HIGHWAY: the portable grouped GEMM (every build, every CPU). bf16
- *     weights are widened to f32 at create time and activations stay f32,
- *     so bf16 results match f32 arithmetic on the decoded weights.
+ *     weights stay bf16 (half the bytes to stream). On x86 CPUs with
+ *     AVX512_BF16, while an AVX-512 target is allowed, they meet activations
+ *     rounded to bf16 in the bf16 dot-product instruction (as with ONEDNN
+ *     below); elsewhere they are widened exactly on load and activations stay
+ *     f32, so results match f32 arithmetic on the decoded weights.
  *   ONEDNN: oneDNN matmul (x86 builds configured with oneDNN). f32, or real
  *     bf16 GEMMs for bf16 weights: activations are rounded to bf16
  *     (round-to-nearest-even) before each GEMM, accumulation and outputs are
@@ -146,8 +149,9 @@ typedef int32_t usmoe_activation;
  *   AUTO: ONEDNN for bf16 weights where it is built in, HIGHWAY otherwise.
  *     Measured on a 2-core Zen 5 VM (d 2048, N 64 experts, top-8, f 1024,
  *     SwiGLU, 2 threads; README.md "Expert executor"): with bf16 weights
- *     oneDNN takes 5.7 / 47 / 268 ms at T = 1 / 32 / 512 tokens against
- *     7.0 / 104 / 538 ms for HIGHWAY (real bf16 GEMMs, half the bytes);
+ *     oneDNN took 5.7 / 47 / 268 ms at T = 1 / 32 / 512 tokens against
+ *     7.0 / 104 / 538 ms for HIGHWAY before HIGHWAY kept bf16 weights as
+ *     bf16 (see README.md for the current comparison);
  *     with f32 weights both are within 15 % at T = 32 and 512 (DRAM- and
  *     FMA-bound) and HIGHWAY is 1.6x faster at T = 1 (oneDNN's one-row
  *     kernels stream weights more slowly).
