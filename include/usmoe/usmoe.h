@@ -135,10 +135,10 @@ typedef int32_t usmoe_activation;
  *   AUTO: ONEDNN for bf16 weights where it is built in, HIGHWAY otherwise.
  *     Measured on a 2-core Zen 5 VM (d 2048, N 64 experts, top-8, f 1024,
  *     SwiGLU, 2 threads; README.md "Expert executor"): with bf16 weights
- *     oneDNN takes 5.7 / 47 / 268 ms at T = 1 / 32 / 512 tokens against
- *     7.0 / 104 / 538 ms for HIGHWAY (real bf16 GEMMs, half the bytes);
+ *     oneDNN takes 4.2 / 26 / 142 ms at T = 1 / 32 / 512 tokens against
+ *     6.5 / 59 / 271 ms for HIGHWAY (real bf16 GEMMs, half the bytes);
  *     with f32 weights both are within 15 % at T = 32 and 512 (DRAM- and
- *     FMA-bound) and HIGHWAY is 1.6x faster at T = 1 (oneDNN's one-row
+ *     FMA-bound) and HIGHWAY is 1.3-1.6x faster at T = 1 (oneDNN's one-row
  *     kernels stream weights more slowly).
  * Every backend gives results that do not depend on the thread count. */
 typedef int32_t usmoe_backend;
