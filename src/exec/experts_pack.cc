@@ -50,7 +50,6 @@ std::shared_ptr<const ExpertsImpl> PackExperts(const ExpertsShape& shape, bool b
 }
 
 const ExpertsShape& ExpertsShapeOf(const ExpertsImpl& experts) { return experts.shape; }
-Backend ExpertsBackendOf(const ExpertsImpl& experts) { return experts.backend; }
 
 void* Workspace::Get(size_t i, size_t bytes) {
   if (i >= bufs_.size()) {
