@@ -149,11 +149,11 @@ typedef int32_t usmoe_activation;
  *   AUTO: ONEDNN for bf16 weights where it is built in, HIGHWAY otherwise.
  *     Measured on a 2-core Zen 5 VM (d 2048, N 64 experts, top-8, f 1024,
  *     SwiGLU, 2 threads; README.md "Expert executor"): with bf16 weights
- *     oneDNN took 5.7 / 47 / 268 ms at T = 1 / 32 / 512 tokens against
- *     7.0 / 104 / 538 ms for HIGHWAY before HIGHWAY kept bf16 weights as
- *     bf16 (see README.md for the current comparison);
+ *     oneDNN took 4.2 / 26 / 142 ms at T = 1 / 32 / 512 tokens against
+ *     6.5 / 59 / 271 ms for HIGHWAY while HIGHWAY still widened bf16
+ *     weights to f32 (README.md has the comparison with bf16 kept);
  *     with f32 weights both are within 15 % at T = 32 and 512 (DRAM- and
- *     FMA-bound) and HIGHWAY is 1.6x faster at T = 1 (oneDNN's one-row
+ *     FMA-bound) and HIGHWAY is 1.3-1.6x faster at T = 1 (oneDNN's one-row
  *     kernels stream weights more slowly).
  * Every backend gives results that do not depend on the thread count. */
 typedef int32_t usmoe_backend;

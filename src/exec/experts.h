@@ -47,7 +47,6 @@ std::shared_ptr<const ExpertsImpl> PackExperts(const ExpertsShape& shape, bool b
                                                const void* shared_w2);
 
 const ExpertsShape& ExpertsShapeOf(const ExpertsImpl& experts);
-Backend ExpertsBackendOf(const ExpertsImpl& experts);
 
 // y (T×d, fully overwritten) = Σ_e w_te FFN_e(x_t) + Σ_s FFN_s(x_t).
 // plan.num_tokens == T, plan.num_experts == N; x, y do not overlap.

@@ -22,10 +22,10 @@ Backend ResolveBackend(Backend requested, bool bf16) {
   if (requested != Backend::kAuto) return requested;
   // Measured (bench_experts.cc shape: d 2048, N 64, k 8, f 1024, 2 threads;
   // README.md "Expert executor"): with bf16 weights oneDNN runs real bf16
-  // GEMMs and streams half the bytes, 1.2x (T = 1) to 2.2x (T = 32) faster
+  // GEMMs and streams half the bytes, 1.2x (T = 1) to 2.3x (T = 32) faster
   // than the portable kernels. With f32 weights the two are within 15 % at
   // T = 32 and 512 (both near the DRAM bandwidth / FMA peak), and oneDNN's
-  // M = 1 kernels stream weights more slowly (1.6x slower at T = 1), so f32
+  // M = 1 kernels stream weights more slowly (1.3-1.6x slower at T = 1), so f32
   // stays on the portable kernels.
   return bf16 && OneDnnBackendBuilt() ? Backend::kOneDnn : Backend::kHighway;
 }
@@ -50,7 +50,6 @@ std::shared_ptr<const ExpertsImpl> PackExperts(const ExpertsShape& shape, bool b
 }
 
 const ExpertsShape& ExpertsShapeOf(const ExpertsImpl& experts) { return experts.shape; }
-Backend ExpertsBackendOf(const ExpertsImpl& experts) { return experts.backend; }
 
 void* Workspace::Get(size_t i, size_t bytes) {
   if (i >= bufs_.size()) {
