@@ -53,47 +53,48 @@ struct PackedFfn {
   int64_t up_block_stride = 0;  // elements between consecutive up blocks
 };
 
-// The same packing for bf16 weights (bit patterns), as k-pairs.
-void PackFfnBf16(const uint16_t* w1, const uint16_t* w3, const uint16_t* w2, int64_t f, int64_t d,
-                 PackedFfn* p) {
-  p->hidden = f;
-  const int64_t nb = (f + kUpBlock - 1) / kUpBlock;
-  const int64_t halves = w3 ? 2 : 1;
-  const int64_t full_rows = halves * RoundUp(std::min(kUpBlock, f), kGatePanel);
-  p->up_block_stride = PackedBf16PairsSize(full_rows, d);
-  p->up_b.assign(static_cast<size_t>(nb * p->up_block_stride), 0);
-  std::vector<uint16_t> block(static_cast<size_t>(full_rows * d));
-  for (int64_t b = 0; b < nb; ++b) {
-    const int64_t c0 = b * kUpBlock, cw = std::min(kUpBlock, f - c0);
-    const int64_t pw = RoundUp(cw, kGatePanel);
-    std::fill(block.begin(), block.end(), 0);
-    std::memcpy(block.data(), w1 + c0 * d, sizeof(uint16_t) * cw * d);
-    if (w3) std::memcpy(block.data() + pw * d, w3 + c0 * d, sizeof(uint16_t) * cw * d);
-    PackBf16Pairs(block.data(), halves * pw, d, p->up_b.data() + b * p->up_block_stride);
+// Element-type traits of the two packed layouts: f32 panels
+// (PackGateWeight) and bf16 k-pairs (PackBf16Pairs).
+struct F32Layout {
+  using T = float;
+  static std::vector<float>* Up(PackedFfn* p) { return &p->up; }
+  static std::vector<float>* Down(PackedFfn* p) { return &p->w2; }
+  static int64_t Size(int64_t n, int64_t d) { return PackedGateSize(n, d); }
+  static void Pack(const float* w, int64_t n, int64_t d, float* out) { PackGateWeight(w, n, d, out); }
+};
+struct Bf16Layout {
+  using T = uint16_t;
+  static std::vector<uint16_t>* Up(PackedFfn* p) { return &p->up_b; }
+  static std::vector<uint16_t>* Down(PackedFfn* p) { return &p->w2_b; }
+  static int64_t Size(int64_t n, int64_t d) { return PackedBf16PairsSize(n, d); }
+  static void Pack(const uint16_t* w, int64_t n, int64_t d, uint16_t* out) {
+    PackBf16Pairs(w, n, d, out);
   }
-  p->w2_b.resize(static_cast<size_t>(PackedBf16PairsSize(d, f)));
-  PackBf16Pairs(w2, d, f, p->w2_b.data());
-}
+};
 
-void PackFfn(const float* w1, const float* w3, const float* w2, int64_t f, int64_t d,
-             PackedFfn* p) {
+// up (blocks of [W1 rows; W3 rows]) and w2 of one FFN in layout L.
+template <class L>
+void PackFfn(const typename L::T* w1, const typename L::T* w3, const typename L::T* w2, int64_t f,
+             int64_t d, PackedFfn* p, std::vector<typename L::T>* up,
+             std::vector<typename L::T>* down) {
+  using T = typename L::T;
   p->hidden = f;
   const int64_t nb = (f + kUpBlock - 1) / kUpBlock;
   const int64_t halves = w3 ? 2 : 1;
   const int64_t full_rows = halves * RoundUp(std::min(kUpBlock, f), kGatePanel);
-  p->up_block_stride = PackedGateSize(full_rows, d);
-  p->up.assign(static_cast<size_t>(nb * p->up_block_stride), 0.0f);
-  std::vector<float> block(static_cast<size_t>(full_rows * d));
+  p->up_block_stride = L::Size(full_rows, d);
+  up->assign(static_cast<size_t>(nb * p->up_block_stride), T(0));
+  std::vector<T> block(static_cast<size_t>(full_rows * d));
   for (int64_t b = 0; b < nb; ++b) {
     const int64_t c0 = b * kUpBlock, cw = std::min(kUpBlock, f - c0);
     const int64_t pw = RoundUp(cw, kGatePanel);
-    std::fill(block.begin(), block.end(), 0.0f);
-    std::memcpy(block.data(), w1 + c0 * d, sizeof(float) * cw * d);
-    if (w3) std::memcpy(block.data() + pw * d, w3 + c0 * d, sizeof(float) * cw * d);
-    PackGateWeight(block.data(), halves * pw, d, p->up.data() + b * p->up_block_stride);
+    std::fill(block.begin(), block.end(), T(0));
+    std::memcpy(block.data(), w1 + c0 * d, sizeof(T) * cw * d);
+    if (w3) std::memcpy(block.data() + pw * d, w3 + c0 * d, sizeof(T) * cw * d);
+    L::Pack(block.data(), halves * pw, d, up->data() + b * p->up_block_stride);
   }
-  p->w2.resize(static_cast<size_t>(PackedGateSize(d, f)));
-  PackGateWeight(w2, d, f, p->w2.data());
+  down->resize(static_cast<size_t>(L::Size(d, f)));
+  L::Pack(w2, d, f, down->data());
 }
 
 class HighwayBackend final : public FfnBackend {
@@ -183,32 +184,26 @@ class HighwayBackend final : public FfnBackend {
  private:
   void PackSet(int64_t first, int64_t count, int64_t f, bool gated, bool bf16, const void* w1,
                const void* w3, const void* w2) {
-    const int64_t d = shape_.dim;
     if (bf16) {
-      const auto* b1 = static_cast<const uint16_t*>(w1);
-      const auto* b3 = static_cast<const uint16_t*>(w3);
-      const auto* b2 = static_cast<const uint16_t*>(w2);
-      for (int64_t e = 0; e < count; ++e)
-        PackFfnBf16(b1 + e * f * d, gated ? b3 + e * f * d : nullptr, b2 + e * d * f, f, d,
-                    &ffns_[first + e]);
-      return;
-    }
-    std::vector<float> t1, t3, t2;
-    for (int64_t e = 0; e < count; ++e) {
-      const float* a = Widen(w1, bf16, e * f * d, f * d, &t1);
-      const float* b = gated ? Widen(w3, bf16, e * f * d, f * d, &t3) : nullptr;
-      const float* c = Widen(w2, bf16, e * d * f, d * f, &t2);
-      PackFfn(a, b, c, f, d, &ffns_[first + e]);
+      PackAll<Bf16Layout>(first, count, f, gated, w1, w3, w2);
+    } else {
+      PackAll<F32Layout>(first, count, f, gated, w1, w3, w2);
     }
   }
 
-  // An expert's matrix as f32 (bf16 widened exactly into *tmp).
-  static const float* Widen(const void* w, bool bf16, int64_t offset, int64_t n,
-                            std::vector<float>* tmp) {
-    if (!bf16) return static_cast<const float*>(w) + offset;
-    tmp->resize(static_cast<size_t>(n));
-    Bf16ToF32(static_cast<const uint16_t*>(w) + offset, n, tmp->data());
-    return tmp->data();
+  template <class L>
+  void PackAll(int64_t first, int64_t count, int64_t f, bool gated, const void* w1,
+               const void* w3, const void* w2) {
+    using T = typename L::T;
+    const int64_t d = shape_.dim;
+    const T* a = static_cast<const T*>(w1);
+    const T* b = static_cast<const T*>(w3);
+    const T* c = static_cast<const T*>(w2);
+    for (int64_t e = 0; e < count; ++e) {
+      PackedFfn& p = ffns_[first + e];
+      PackFfn<L>(a + e * f * d, gated ? b + e * f * d : nullptr, c + e * d * f, f, d, &p,
+                 L::Up(&p), L::Down(&p));
+    }
   }
 
   ExpertsShape shape_;
