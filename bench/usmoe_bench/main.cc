@@ -179,6 +179,22 @@ struct Run {
     rows.push_back(r);
   }
 
+  // Inputs of --stage select, not measured: L by usmoe_logits, U by
+  // usmoe_scores (the scalar fallbacks if those fail).
+  void LogitsUntimed(std::vector<float>* L) {
+    L->assign(size_t(wl.T * wl.N), 0.f);
+    if (usmoe_logits(wl.x_ptr(), wl.w_ptr(), wl.dtype, wl.T, wl.N, wl.d, L->data()) !=
+        USMOE_STATUS_SUCCESS)
+      FallbackLogits(wl, L->data());
+  }
+  void ScoresUntimed(usmoe_policy policy, const std::vector<float>& L, std::vector<float>* U) {
+    U->assign(size_t(wl.T * wl.N), 0.f);
+    const double alpha = PolicyAlpha(o, policy);
+    if (usmoe_scores(L.data(), wl.T, wl.N, alpha, USMOE_EXPERT_SCORE_SIGMOID, groups_ptr,
+                     num_groups, nullptr, U->data()) != USMOE_STATUS_SUCCESS)
+      BaselineScores(L.data(), wl.T, wl.N, alpha, U->data());
+  }
+
   // Stage "scores" for one policy's alpha. Fills U.
   void Scores(usmoe_policy policy, const std::vector<float>& L, std::vector<float>* U) {
     const int64_t T = wl.T, N = wl.N;
@@ -474,7 +490,8 @@ int Main(int argc, char** argv) {
   ctx.push_back({"onednn", OnednnGate::Available() ? OnednnGate::Version() : "not built in"});
   ctx.push_back({"preset", o.preset});
   ctx.push_back({"dtype", DtypeName(o.dtype)});
-  if (o.stage != "route") {
+  const bool moe_stage = o.stage == "moe" || o.stage == "all";
+  if (moe_stage) {
     const char* names[] = {"auto", "highway", "onednn"};
     ctx.push_back({"moe", std::string("f=") + std::to_string(o.hidden) + ", shared " +
                               std::to_string(o.shared) + " x " + std::to_string(o.shared_hidden) +
@@ -528,12 +545,18 @@ int Main(int argc, char** argv) {
               {}, {}};
       run.torch = &torch;
       run.row_base = rows.size();
+      // route/all: every routing row; select: only scores -> plan (inputs
+      // computed untimed); plan: only X -> plan.
+      const bool every = o.stage == "route" || o.stage == "all";
+      const bool select_only = o.stage == "select";
       std::vector<float> L, U;
-      run.Logits(&L);
+      if (every) run.Logits(&L);
+      if (select_only) run.LogitsUntimed(&L);
       for (usmoe_policy p : o.policies) {
-        run.Scores(p, L, &U);
-        run.Select(p, U);
-        run.Route(p);
+        if (every) run.Scores(p, L, &U);
+        if (select_only) run.ScoresUntimed(p, L, &U);
+        if (every || select_only) run.Select(p, U);
+        if (every || o.stage == "plan") run.Route(p);
       }
       rows.insert(rows.end(), run.rows.begin(), run.rows.end());
       notes.insert(notes.end(), run.notes.begin(), run.notes.end());
@@ -542,7 +565,7 @@ int Main(int argc, char** argv) {
     torch.RunAll(&rows);
     if (!torch.label().empty()) peer_label = torch.label();
   }
-  if (o.stage != "route") {
+  if (moe_stage) {
     Run::Progress("moe weights");
     const MoeWeights mw = MakeMoeWeights(o);
     usmoe_experts_config ecfg;

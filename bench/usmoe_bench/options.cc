@@ -123,7 +123,10 @@ void PrintHelp(const char* argv0) {
                 p.name, (long long)p.dim, (long long)p.experts, p.k,
                 (long long)p.tokens, (long long)p.hidden, (long long)p.shared, p.what);
   std::printf(
-      "  --stage S       route | moe | all (default route)\n"
+      "  --stage S       route: every routing row (logits, scores, select, route;\n"
+      "                  the default) | plan: only X -> plan (route rows) |\n"
+      "                  select: only scores -> plan (select rows) | moe: the\n"
+      "                  MoE layer | all: route + moe\n"
       "  --tokens T[,T]  tokens per call (>= 1); a list runs every stage per T\n"
       "  --hidden f      moe: intermediate size of a routed expert\n"
       "  --shared S      moe: shared experts (dense, every token; default per preset)\n"
@@ -273,8 +276,9 @@ int ParseOptions(int argc, char** argv, Options* o) {
       o->tokens = o->tokens_list.front();
       shape_changed = true;
     } else if (f == "--stage") {
-      if (v != "route" && v != "moe" && v != "all")
-        return Bad(argv0, "--stage: expected route, moe or all, got '" + v + "'");
+      if (v != "route" && v != "plan" && v != "select" && v != "moe" && v != "all")
+        return Bad(argv0,
+                   "--stage: expected route, plan, select, moe or all, got '" + v + "'");
       o->stage = v;
     } else if (f == "--hidden") {
       if (!ParseInt(v, 1, 1 << 20, &o->hidden))

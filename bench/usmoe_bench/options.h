@@ -12,7 +12,7 @@ namespace usmoe_bench {
 
 struct Options {
   std::string preset = "olmoe";
-  std::string stage = "route";  // route | moe | all
+  std::string stage = "route";  // route | plan | select | moe | all
   int64_t tokens = 4096;  // T (the first of tokens_list)
   // --tokens T1,T2,...: one run of every stage per T. Empty: the stage's
   // default (route: the preset's T; moe: 1, 32, 512).
