@@ -23,27 +23,13 @@ namespace usmoe {
 namespace {
 
 usmoe_status CheckNoNaN(const char* fn, const float* v, int64_t rows, int64_t cols) {
-  // Branch-free OR over chunks vectorises (an early-exit isnan loop does
-  // not, and cost more than the whole global top-c); the cell is located
-  // only in a chunk that reports a NaN.
-  const int64_t n = rows * cols;
-  constexpr int64_t kChunk = 1024;
-  for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
-    const int64_t c1 = std::min(n, c0 + kChunk);
-    uint32_t any = 0;
-    for (int64_t i = c0; i < c1; ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, v + i, sizeof(bits));
-      any |= static_cast<uint32_t>((bits & 0x7FFFFFFFu) > 0x7F800000u);
-    }
-    if (!any) continue;
-    for (int64_t i = c0; i < c1; ++i) {
-      if (std::isnan(v[i]))
-        return Fail(USMOE_STATUS_NON_FINITE_INPUT, "%s: scores[%lld][%lld] is NaN", fn,
-                    static_cast<long long>(i / cols), static_cast<long long>(i % cols));
-    }
-  }
-  return USMOE_STATUS_SUCCESS;
+  // The vectorising scan: an early-exit isnan loop cost more than the whole
+  // global top-c.
+  const int64_t i = FindFirstBits(
+      v, rows * cols, [](uint32_t bits) { return (bits & 0x7FFFFFFFu) > 0x7F800000u; });
+  if (i < 0) return USMOE_STATUS_SUCCESS;
+  return Fail(USMOE_STATUS_NON_FINITE_INPUT, "%s: scores[%lld][%lld] is NaN", fn,
+              static_cast<long long>(i / cols), static_cast<long long>(i % cols));
 }
 
 // The checks every kernel over a T×N score matrix starts with: sizes, their

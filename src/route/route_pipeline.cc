@@ -17,30 +17,13 @@
 namespace usmoe {
 
 bool FindNonFinite(const float* m, int64_t rows, int64_t cols, int64_t* row, int64_t* col) {
-  // Branch-free OR over chunks vectorises; the exact cell is located only
-  // after a chunk reports a hit. Exponent all ones means Inf or NaN.
-  const int64_t n = rows * cols;
-  constexpr int64_t kChunk = 1024;
-  for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
-    const int64_t c1 = std::min(n, c0 + kChunk);
-    uint32_t any = 0;
-    for (int64_t i = c0; i < c1; ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, m + i, sizeof(bits));
-      any |= static_cast<uint32_t>((bits & 0x7F800000u) == 0x7F800000u);
-    }
-    if (!any) continue;
-    for (int64_t i = c0; i < c1; ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, m + i, sizeof(bits));
-      if ((bits & 0x7F800000u) == 0x7F800000u) {
-        *row = i / cols;
-        *col = i % cols;
-        return true;
-      }
-    }
-  }
-  return false;
+  // Exponent all ones: Inf or NaN.
+  const int64_t i = FindFirstBits(
+      m, rows * cols, [](uint32_t bits) { return (bits & 0x7F800000u) == 0x7F800000u; });
+  if (i < 0) return false;
+  *row = i / cols;
+  *col = i % cols;
+  return true;
 }
 
 bool FindNonFiniteBf16(const uint16_t* m, int64_t rows, int64_t cols, int64_t* row,
