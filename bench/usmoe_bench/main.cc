@@ -17,6 +17,7 @@
 #include "torch_peer.h"
 #include "options.h"
 #include "report.h"
+#include "router_setup.h"
 
 #include <unistd.h>
 #include "timing.h"
@@ -26,12 +27,6 @@
 namespace usmoe_bench {
 namespace {
 
-std::string LastError(usmoe_status st) {
-  std::string msg = usmoe_status_string(st);
-  const char* detail = usmoe_last_error();
-  if (detail && *detail) msg += std::string(": ") + detail;
-  return msg;
-}
 
 std::string Fmt(const char* f, double v) {
   char buf[64];
@@ -161,7 +156,7 @@ struct Run {
     Progress("logits");
     Timed ours = [&]() -> std::string {
       usmoe_status st = usmoe_logits(wl.x_ptr(), wl.w_ptr(), wl.dtype, T, N, d, L->data());
-      return st == USMOE_STATUS_SUCCESS ? "" : LastError(st);
+      return st == USMOE_STATUS_SUCCESS ? "" : StatusMessage(st);
     };
     std::vector<float> Lb(size_t(T * N), 0.f);
     OnednnGate gate;
@@ -208,7 +203,7 @@ struct Run {
         [&]() -> std::string {
           usmoe_status st = usmoe_scores(L.data(), T, N, alpha, USMOE_EXPERT_SCORE_SIGMOID,
                                          groups_ptr, num_groups, nullptr, U->data());
-          return st == USMOE_STATUS_SUCCESS ? "" : LastError(st);
+          return st == USMOE_STATUS_SUCCESS ? "" : StatusMessage(st);
         },
         [&] {
           BaselineScores(L.data(), T, N, alpha, Ub.data());
@@ -238,7 +233,7 @@ struct Run {
       MeasurePair(
           [&]() -> std::string {
             usmoe_status st = usmoe_topk_rows(U.data(), T, N, k, ids.data(), vals.data());
-            return st == USMOE_STATUS_SUCCESS ? "" : LastError(st);
+            return st == USMOE_STATUS_SUCCESS ? "" : StatusMessage(st);
           },
           [&] {
             BaselineTopkRows(U.data(), T, N, k, ids_b.data(), vals_b.data());
@@ -273,7 +268,7 @@ struct Run {
               usmoe_status st = usmoe_topc_cols(U.data() + wl.group_starts[g] * N,
                                                 wl.group_sizes[g], N, cap[g],
                                                 ids[g].data(), vals[g].data());
-              if (st != USMOE_STATUS_SUCCESS) return LastError(st);
+              if (st != USMOE_STATUS_SUCCESS) return StatusMessage(st);
             }
             return std::string();
           },
@@ -310,7 +305,7 @@ struct Run {
               usmoe_status st = usmoe_topc_global(U.data() + wl.group_starts[g] * N,
                                                   wl.group_sizes[g] * N, budget[g],
                                                   idx[g].data(), int64_t(idx[g].size()));
-              if (st != USMOE_STATUS_SUCCESS) return LastError(st);
+              if (st != USMOE_STATUS_SUCCESS) return StatusMessage(st);
             }
             return std::string();
           },
@@ -353,26 +348,14 @@ struct Run {
       return;
     }
 
-    usmoe_router_config cfg;
-    usmoe_status st = usmoe_router_config_init(&cfg, policy);
     usmoe_router* router = nullptr;
     usmoe_plan* plan = nullptr;
-    if (st == USMOE_STATUS_SUCCESS) {
-      cfg.num_experts = N;
-      cfg.dim = d;
-      cfg.k = o.k;
-      cfg.alpha = alpha;
-      cfg.dtype = wl.dtype;
-      cfg.expert_score = USMOE_EXPERT_SCORE_SIGMOID;
-      st = usmoe_router_create(&cfg, wl.w_ptr(), &router);
-    }
-    if (st == USMOE_STATUS_SUCCESS) st = usmoe_plan_create(&plan);
-    const std::string create_error = st == USMOE_STATUS_SUCCESS ? "" : LastError(st);
+    const std::string create_error = CreateRouterAndPlan(o, wl, policy, &router, &plan);
     Timed ours = [&]() -> std::string {
       if (!create_error.empty()) return create_error;
       usmoe_status s2 = usmoe_route(router, wl.x_ptr(), T, groups_ptr, num_groups,
                                     nullptr, plan);
-      return s2 == USMOE_STATUS_SUCCESS ? "" : LastError(s2);
+      return s2 == USMOE_STATUS_SUCCESS ? "" : StatusMessage(s2);
     };
 
     {
@@ -465,7 +448,7 @@ int Main(int argc, char** argv) {
     usmoe_status st = usmoe_set_num_threads(o.threads);
     if (st != USMOE_STATUS_SUCCESS) {
       std::fprintf(stderr, "usmoe_set_num_threads(%d): %s\n", o.threads,
-                   LastError(st).c_str());
+                   StatusMessage(st).c_str());
       return 2;
     }
     omp_set_num_threads(o.threads);
@@ -584,7 +567,7 @@ int Main(int argc, char** argv) {
                                 mw.Ptr(mw.sw3, mw.sw3b), mw.Ptr(mw.sw2, mw.sw2b), &experts);
     }
     if (st != USMOE_STATUS_SUCCESS) {
-      std::fprintf(stderr, "usmoe_experts_create: %s\n", LastError(st).c_str());
+      std::fprintf(stderr, "usmoe_experts_create: %s\n", StatusMessage(st).c_str());
       return 1;
     }
 

@@ -10,16 +10,11 @@
 #include <memory>
 
 #include "baselines.h"
+#include "router_setup.h"
 
 namespace usmoe_bench {
 namespace {
 
-std::string LastError(usmoe_status st) {
-  std::string msg = usmoe_status_string(st);
-  const char* detail = usmoe_last_error();
-  if (detail && *detail) msg += std::string(": ") + detail;
-  return msg;
-}
 
 // Stateless uniform in [-a, a): element i of stream s hashed with splitmix64,
 // so the fill parallelises and does not depend on the thread count.
@@ -168,28 +163,16 @@ Row RunMoeStage(const Options& o, const Workload& wl, const MoeWeights& w,
     return r;
   }
 
-  usmoe_router_config cfg;
-  usmoe_status st = usmoe_router_config_init(&cfg, policy);
   usmoe_router* router = nullptr;
   usmoe_plan* plan = nullptr;
-  if (st == USMOE_STATUS_SUCCESS) {
-    cfg.num_experts = N;
-    cfg.dim = d;
-    cfg.k = o.k;
-    cfg.alpha = alpha;
-    cfg.dtype = wl.dtype;
-    cfg.expert_score = USMOE_EXPERT_SCORE_SIGMOID;
-    st = usmoe_router_create(&cfg, wl.w_ptr(), &router);
-  }
-  if (st == USMOE_STATUS_SUCCESS) st = usmoe_plan_create(&plan);
-  const std::string create_error = st == USMOE_STATUS_SUCCESS ? "" : LastError(st);
+  const std::string create_error = CreateRouterAndPlan(o, wl, policy, &router, &plan);
   y->assign(size_t(T * d), 0.0f);
   // Activations are f32 for usmoe_experts_forward whatever the weights.
   Timed ours = [&]() -> std::string {
     if (!create_error.empty()) return create_error;
     usmoe_status s2 = usmoe_route(router, wl.x_ptr(), T, nullptr, 0, nullptr, plan);
     if (s2 == USMOE_STATUS_SUCCESS) s2 = usmoe_experts_forward(experts, wl.x.data(), T, plan, y->data());
-    return s2 == USMOE_STATUS_SUCCESS ? "" : LastError(s2);
+    return s2 == USMOE_STATUS_SUCCESS ? "" : StatusMessage(s2);
   };
 
   // The baseline's plan is fixed by its inputs, so its per-expert matmuls

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "usmoe/usmoe.h"
+#include "router_setup.h"
 #include "workloads.h"
 
 #ifndef USMOE_BENCH_SOURCE_DIR
@@ -21,43 +22,26 @@
 namespace usmoe_bench {
 namespace {
 
-std::string Error(const char* what, usmoe_status st) {
-  std::string msg = std::string(what) + ": " + usmoe_status_string(st);
-  const char* detail = usmoe_last_error();
-  if (detail && *detail) msg += std::string(": ") + detail;
-  return msg;
-}
-
 // The g×N 0/1 mask of one policy's routing of wl.
 std::string RouteMask(const Options& o, const Workload& wl, usmoe_policy policy,
                       std::vector<uint8_t>* mask) {
-  usmoe_router_config cfg;
-  usmoe_status st = usmoe_router_config_init(&cfg, policy);
-  if (st != USMOE_STATUS_SUCCESS) return Error("usmoe_router_config_init", st);
-  cfg.num_experts = wl.N;
-  cfg.dim = wl.d;
-  cfg.k = o.k;
-  cfg.alpha = PolicyAlpha(o, policy);
-  cfg.dtype = wl.dtype;
-  cfg.expert_score = USMOE_EXPERT_SCORE_SIGMOID;
   usmoe_router* router = nullptr;
   usmoe_plan* plan = nullptr;
-  std::string err;
-  st = usmoe_router_create(&cfg, wl.w_ptr(), &router);
-  if (st != USMOE_STATUS_SUCCESS) return Error("usmoe_router_create", st);
-  st = usmoe_plan_create(&plan);
-  if (st == USMOE_STATUS_SUCCESS) st = usmoe_route(router, wl.x_ptr(), wl.T, nullptr, 0, nullptr, plan);
-  usmoe_plan_view v;
-  std::memset(&v, 0, sizeof v);
-  v.struct_size = sizeof v;
-  if (st == USMOE_STATUS_SUCCESS) st = usmoe_plan_get_view(plan, &v);
-  if (st == USMOE_STATUS_SUCCESS) {
-    mask->assign(size_t(wl.T * wl.N), 0);
-    for (int64_t e = 0; e < wl.N; ++e)
-      for (int64_t i = v.expert_offsets[e]; i < v.expert_offsets[e + 1]; ++i)
-        (*mask)[size_t(v.token_ids[i] * wl.N + e)] = 1;
-  } else {
-    err = Error("usmoe_route", st);
+  std::string err = CreateRouterAndPlan(o, wl, policy, &router, &plan);
+  if (err.empty()) {
+    usmoe_status st = usmoe_route(router, wl.x_ptr(), wl.T, nullptr, 0, nullptr, plan);
+    usmoe_plan_view v;
+    std::memset(&v, 0, sizeof v);
+    v.struct_size = sizeof v;
+    if (st == USMOE_STATUS_SUCCESS) st = usmoe_plan_get_view(plan, &v);
+    if (st == USMOE_STATUS_SUCCESS) {
+      mask->assign(size_t(wl.T * wl.N), 0);
+      for (int64_t e = 0; e < wl.N; ++e)
+        for (int64_t i = v.expert_offsets[e]; i < v.expert_offsets[e + 1]; ++i)
+          (*mask)[size_t(v.token_ids[i] * wl.N + e)] = 1;
+    } else {
+      err = "usmoe_route: " + StatusMessage(st);
+    }
   }
   usmoe_plan_destroy(plan);
   usmoe_router_destroy(router);
