@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "src/select/topk_rows.h"
 
 namespace usmoe_microbench {
 namespace {
@@ -32,16 +33,24 @@ void BM_TopkRows(benchmark::State& st) {
 BENCHMARK(BM_TopkRows)->Apply(ShapesAndThreads)->UseRealTime();
 
 // The per-token targets (top-2 of 64, top-8 of 256, ...): one
-// thread, k and N as arguments; counter time/token.
+// thread, k and N as arguments; counter time/token. With api = 1 through
+// usmoe_topk_rows (which first scans the scores for NaN); with api = 0 the
+// kernel alone, as routing runs it on scores it computed itself.
 void BM_TopkRowsPerToken(benchmark::State& st) {
   const int64_t T = 4096, N = st.range(0), k = st.range(1);
+  const bool api = st.range(2) != 0;
   ThreadScope threads(1);
   const std::vector<float>& s = Scores(T, N);
   std::vector<int64_t> ids(size_t(T * k));
   std::vector<float> vals(size_t(T * k));
+  std::vector<uint32_t> keys(size_t(usmoe::TopKScratchSize(N, k)));
   Check(st, usmoe_topk_rows(s.data(), T, N, k, ids.data(), vals.data()));
   for (auto _ : st) {
-    usmoe_topk_rows(s.data(), T, N, k, ids.data(), vals.data());
+    if (api) {
+      usmoe_topk_rows(s.data(), T, N, k, ids.data(), vals.data());
+    } else {
+      usmoe::TopKRows(s.data(), T, N, k, nullptr, keys.data(), ids.data(), vals.data());
+    }
     benchmark::DoNotOptimize(ids.data());
     benchmark::ClobberMemory();
   }
@@ -51,14 +60,11 @@ void BM_TopkRowsPerToken(benchmark::State& st) {
       double(T), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_TopkRowsPerToken)
-    ->ArgNames({"N", "k"})
-    ->Args({8, 2})
-    ->Args({64, 1})
-    ->Args({64, 2})
-    ->Args({64, 8})
-    ->Args({128, 8})
-    ->Args({256, 2})
-    ->Args({256, 8})
+    ->ArgNames({"N", "k", "api"})
+    ->ArgsProduct({{8}, {2}, {0, 1}})
+    ->ArgsProduct({{64}, {1, 2, 8}, {0, 1}})
+    ->ArgsProduct({{128}, {8}, {0, 1}})
+    ->ArgsProduct({{256}, {2, 8}, {0, 1}})
     ->UseRealTime();
 
 void BM_TopcCols(benchmark::State& st) {

@@ -9,6 +9,7 @@
 
 #include "capi/args.h"
 #include "capi/error.h"
+#include "src/route/find_bad_value.h"
 #include "src/route/route_pipeline.h"
 #include "src/gate/logits.h"
 #include "src/runtime/threads.h"
@@ -23,10 +24,7 @@ namespace usmoe {
 namespace {
 
 usmoe_status CheckNoNaN(const char* fn, const float* v, int64_t rows, int64_t cols) {
-  // The vectorising scan: an early-exit isnan loop cost more than the whole
-  // global top-c.
-  const int64_t i = FindFirstBits(
-      v, rows * cols, [](uint32_t bits) { return (bits & 0x7FFFFFFFu) > 0x7F800000u; });
+  const int64_t i = FindFirstNaN(v, rows * cols);
   if (i < 0) return USMOE_STATUS_SUCCESS;
   return Fail(USMOE_STATUS_NON_FINITE_INPUT, "%s: scores[%lld][%lld] is NaN", fn,
               static_cast<long long>(i / cols), static_cast<long long>(i % cols));

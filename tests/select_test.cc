@@ -20,7 +20,10 @@ namespace usmoe_test {
 namespace {
 
 // Kinds of score matrices, from benign to adversarial.
-enum class Fill { kUniform, kFewLevels, kAllEqual, kSignedZeros, kTinyAndHuge, kDupRowsCols };
+enum class Fill {
+  kUniform, kFewLevels, kAllEqual, kSignedZeros, kTinyAndHuge, kDupRowsCols,
+  kNearTies
+};
 
 std::vector<float> MakeScores(Rng& rng, Fill fill, int64_t T, int64_t N) {
   std::vector<float> s(static_cast<size_t>(T * N));
@@ -59,20 +62,34 @@ std::vector<float> MakeScores(Rng& rng, Fill fill, int64_t T, int64_t N) {
         for (int64_t e = 0; e < N; ++e) s[t * N + e] = row[e] * static_cast<float>(1 + t / 2);
       break;
     }
+    case Fill::kNearTies: {  // values a few ulps apart (and exact repeats), both signs:
+      // defeats any selection that compares truncated keys without an exact check
+      const float base = static_cast<float>(rng.Uniform(0.1, 1));
+      for (auto& v : s) {
+        uint32_t bits;
+        std::memcpy(&bits, &base, sizeof(bits));
+        bits += static_cast<uint32_t>(rng.Int(0, 2047));
+        std::memcpy(&v, &bits, sizeof(v));
+        if (rng.Int(0, 7) == 0) v = -v;
+      }
+      break;
+    }
   }
   return s;
 }
 
 const Fill kFills[] = {Fill::kUniform,     Fill::kFewLevels,   Fill::kAllEqual,
-                       Fill::kSignedZeros, Fill::kTinyAndHuge, Fill::kDupRowsCols};
+                       Fill::kSignedZeros, Fill::kTinyAndHuge, Fill::kDupRowsCols,
+                       Fill::kNearTies};
 
 struct TN {
   int64_t T, N;
 };
-const TN kShapes[] = {{1, 1}, {1, 9}, {7, 1}, {13, 5}, {64, 64}, {300, 130}, {40, 17}};
+const TN kShapes[] = {{1, 1},   {1, 9},    {7, 1},    {13, 5},  {64, 64},
+                      {300, 130}, {40, 17}, {35, 256}, {49, 48}, {18, 1024}};
 
 std::vector<int64_t> KsFor(int64_t N) {
-  std::vector<int64_t> ks = {1, 2, N / 2, 16, 17, N - 1, N};
+  std::vector<int64_t> ks = {1, 2, 3, 6, 8, N / 2, 16, 17, N - 1, N};
   std::vector<int64_t> out;
   for (int64_t k : ks)
     if (k >= 1 && k <= N && std::find(out.begin(), out.end(), k) == out.end()) out.push_back(k);

@@ -8,6 +8,7 @@
 
 #include "src/gate/logits.h"
 #include "src/gemm/gemm_bf16.h"
+#include "src/route/find_bad_value.h"
 #include "src/runtime/threads.h"
 #include "src/scores/scores.h"
 #include "src/select/topc_global.h"
@@ -17,9 +18,7 @@
 namespace usmoe {
 
 bool FindNonFinite(const float* m, int64_t rows, int64_t cols, int64_t* row, int64_t* col) {
-  // Exponent all ones: Inf or NaN.
-  const int64_t i = FindFirstBits(
-      m, rows * cols, [](uint32_t bits) { return (bits & 0x7F800000u) == 0x7F800000u; });
+  const int64_t i = FindFirstNonFinite(m, rows * cols);
   if (i < 0) return false;
   *row = i / cols;
   *col = i % cols;

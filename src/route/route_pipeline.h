@@ -52,30 +52,6 @@ struct NonFiniteAt {
   int64_t col = 0;
 };
 
-// Index of the first of v[0..n) whose bit pattern satisfies bad(bits), or
-// -1. A branch-free OR over chunks vectorises (an early-exit loop does not);
-// the exact cell is located only in a chunk that reports a hit.
-template <class Bad>
-int64_t FindFirstBits(const float* v, int64_t n, Bad bad) {
-  constexpr int64_t kChunk = 1024;
-  for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
-    const int64_t c1 = n < c0 + kChunk ? n : c0 + kChunk;
-    uint32_t any = 0;
-    for (int64_t i = c0; i < c1; ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, v + i, sizeof(bits));
-      any |= static_cast<uint32_t>(bad(bits));
-    }
-    if (!any) continue;
-    for (int64_t i = c0; i < c1; ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, v + i, sizeof(bits));
-      if (bad(bits)) return i;
-    }
-  }
-  return -1;
-}
-
 // First non-finite value of a rows×cols f32 matrix in row-major order.
 bool FindNonFinite(const float* m, int64_t rows, int64_t cols, int64_t* row, int64_t* col);
 // The same for bf16 bit patterns.

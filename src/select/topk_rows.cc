@@ -1,7 +1,8 @@
 // Row top-k (Token Choice), written once for every Highway target.
 //
 // k <= 16 (every production router): whole blocks of L rows (L = lanes) go
-// through a vertical register top-k (see TopKBlockVertical); leftover rows,
+// through a vertical register top-k (TopKBlockPacked for k <= 8, 32-bit
+// packed key+expert pairs; TopKBlockVertical above); leftover rows,
 // and scalable-vector targets whose vectors cannot live in arrays, take k
 // rounds of SIMD argmax over int32 keys that order like the floats (the
 // first lane holding the maximum is the lowest expert: the tie rule).
@@ -26,16 +27,17 @@ namespace usmoe {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Signed keys: +x keeps its bits, -x flips its magnitude bits; -0.0 becomes
-// +0.0 first. INT32_MIN is never a key of a non-NaN float, so it marks
-// "taken" and padding.
+// Signed keys: +x keeps its bits, -x becomes -(its magnitude bits), so
+// -0.0 and +0.0 both map to 0 and tie. INT32_MIN is never a key (the largest
+// magnitude, a NaN's, maps to INT32_MIN + 1), so it marks "taken" and
+// padding.
 template <class DF, class DI = hn::RebindToSigned<DF>>
 HWY_INLINE hn::Vec<DI> SignedKeys(DF df, hn::Vec<DF> v) {
   const DI di;
   (void)df;
-  auto bits = hn::BitCast(di, v);
-  bits = hn::IfThenZeroElse(hn::Eq(bits, hn::Set(di, INT32_MIN)), bits);
-  return hn::Xor(bits, hn::And(hn::ShiftRight<31>(bits), hn::Set(di, INT32_MAX)));
+  const auto bits = hn::BitCast(di, v);
+  const auto sign = hn::ShiftRight<31>(bits);  // 0 or -1
+  return hn::Sub(hn::Xor(bits, hn::And(sign, hn::Set(di, INT32_MAX))), sign);
 }
 
 // Round j takes the largest (key, -index) pair strictly below the pair taken
@@ -118,106 +120,163 @@ HWY_INLINE void TopKBlockVertical(const int32_t* HWY_RESTRICT block, int64_t n,
   for (int j = 0; j < K; ++j) hn::StoreU(ri[j], di, out_ids + j * lanes);
 }
 
-#if HWY_TARGET != HWY_SCALAR
-// K <= 8: each (key, expert) pair packed into one int64, the key in the high
-// half and 0xFFFFFFFF - expert in the low half, so a compare-exchange is one
-// Max and one Min and still applies the tie rule (equal keys: the larger low
-// half, the lower expert, wins). 2 ops per step against 9 with separate key
-// and expert vectors, at half the lanes. The packed pair needs 64-bit
-// Min/Max, which AVX-512 has natively and the other targets emulate.
-template <int K>
-HWY_INLINE void TopKBlockVertical64(const int32_t* HWY_RESTRICT block, int64_t n,
-                                    int32_t* HWY_RESTRICT out_ids) {
-  const hn::ScalableTag<int32_t> di;
-  const hn::Half<decltype(di)> dh;
-  const hn::Rebind<int64_t, decltype(dh)> d64;
-  using V64 = hn::Vec<decltype(d64)>;
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(di));
-  const int64_t half = static_cast<int64_t>(hn::Lanes(d64));
-  HWY_ALIGN int64_t packed[hn::MaxLanes(d64)];
-  // One half of the block's tokens at a time: K live accumulators, which
-  // GCC keeps in registers (two halves at once, 2K, it spilled).
-  for (int64_t h = 0; h < 2; ++h) {
-    V64 r[K];
-#pragma GCC unroll 16
-    for (int j = 0; j < K; ++j) r[j] = hn::Set(d64, INT64_MIN);
-    const int32_t* src = block + h * half;
-    for (int64_t e = 0; e < n; ++e) {
-      const auto v = hn::LoadU(dh, src + e * lanes);
-      const auto tag = hn::Set(d64, static_cast<int64_t>(0xFFFFFFFFu - static_cast<uint32_t>(e)));
-      V64 a = hn::Or(hn::ShiftLeft<32>(hn::PromoteTo(d64, v)), tag);
-#pragma GCC unroll 16
-      for (int j = 0; j < K; ++j) {
-        const V64 t = hn::Max(r[j], a);
-        a = hn::Min(r[j], a);
-        r[j] = t;
-      }
-    }
-    for (int j = 0; j < K; ++j) {
-      hn::Store(r[j], d64, packed);
-      for (int64_t i = 0; i < half; ++i)
-        out_ids[j * lanes + h * half + i] =
-            static_cast<int32_t>(0xFFFFFFFFu - static_cast<uint32_t>(packed[i]));
-    }
+// Keys of rows [t0, t0+L), experts [e0, n), transposed into block
+// (block[e·L + i]) one row at a time through row_keys.
+HWY_INLINE void TransposeKeysScalar(const float* HWY_RESTRICT scores, int64_t t0, int64_t n,
+                                    int64_t e0, int32_t* HWY_RESTRICT row_keys,
+                                    int32_t* HWY_RESTRICT block) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const hn::CappedTag<float, 1> df1;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  for (int64_t i = 0; i < lanes; ++i) {
+    const float* row = scores + (t0 + i) * n;
+    int64_t e = e0;
+    for (; e + lanes <= n; e += lanes)
+      hn::StoreU(SignedKeys(df, hn::LoadU(df, row + e)), di, row_keys + e);
+    for (; e < n; ++e) row_keys[e] = hn::GetLane(SignedKeys(df1, hn::Set(df1, row[e])));
+    for (e = e0; e < n; ++e) block[e * lanes + i] = row_keys[e];
   }
+}
+
+// The 16×16 register transpose (transpose16-inl.h) is used where it exists.
+// Not under clang: clang 14's x86 backend aborts on the functions below with
+// the transpose inlined ("Do not know how to split the result of this
+// operator"); clang builds (fuzzing) take the scalar transpose.
+#undef USMOE_TOPK_REGISTER_TRANSPOSE
+#if (HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL) && !defined(__clang__)
+#define USMOE_TOPK_REGISTER_TRANSPOSE 1
+#else
+#define USMOE_TOPK_REGISTER_TRANSPOSE 0
+#endif
+
+#if HWY_TARGET != HWY_SCALAR
+// K <= 8, packed 32-bit pairs: a key keeps its high 32 - b bits (n <= 2^b)
+// and its low b bits become 2^b - 1 - expert, so one compare-exchange is one
+// Max and one Min over all L lanes and equal (truncated) keys put the lower
+// expert first, the tie rule. (Packing the whole key and the expert in an
+// int64 costs the same two ops at half the lanes: 1.6-2x slower.)
+// Truncation can only misorder cells whose high bits are equal. The chain
+// therefore keeps the (K+1)-th largest too: where the K+1 survivors of a
+// lane are strictly decreasing in their high bits, its top K and their order
+// are exact (everything dropped is <= the (K+1)-th); any other lane is
+// flagged in `redo` and redone exactly by the caller. Random scores flag
+// about one row in 2^(23-b-log2 n) per boundary; exact ties always do.
+template <int K>
+HWY_INLINE void PushPacked(hn::Vec<hn::ScalableTag<int32_t>>* HWY_RESTRICT r,
+                           hn::Vec<hn::ScalableTag<int32_t>> a) {
+#pragma GCC unroll 8
+  for (int j = 0; j < K; ++j) {
+    const auto t = hn::Max(r[j], a);
+    a = hn::Min(r[j], a);
+    r[j] = t;
+  }
+  r[K] = hn::Max(r[K], a);
+}
+
+// Returns whether any lane needs the exact redo (redo[i] = 1 for those).
+template <int K>
+HWY_INLINE bool TopKBlockPacked(const float* HWY_RESTRICT scores, int64_t t0, int64_t n,
+                                int32_t* HWY_RESTRICT row_keys, int32_t* HWY_RESTRICT block,
+                                int32_t* HWY_RESTRICT out_ids, int32_t* HWY_RESTRICT redo) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  using V = hn::Vec<decltype(di)>;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(di));
+  int b = 0;
+  while ((int64_t{1} << b) < n) ++b;
+  const int32_t tagbase = static_cast<int32_t>((int64_t{1} << b) - 1);
+  const V himask = hn::Set(di, ~tagbase);
+  V r[K + 1];
+  for (int j = 0; j <= K; ++j) r[j] = hn::Set(di, INT32_MIN);
+  int64_t e = 0;
+#if USMOE_TOPK_REGISTER_TRANSPOSE
+  // Transposed tiles go straight into the chain, never through memory.
+  for (; e + 16 <= n; e += 16) {
+    // Scores are usually >= 0 (softmax, sigmoid), whose bits are already
+    // their keys: one OR across the tile replaces 3 ops per vector.
+    V c[16];
+    for (int64_t i = 0; i < 16; ++i)
+      c[i] = hn::BitCast(di, hn::LoadU(df, scores + (t0 + i) * n + e));
+    V any = c[0];
+    for (int64_t i = 1; i < 16; ++i) any = hn::Or(any, c[i]);
+    if (HWY_UNLIKELY(!hn::AllFalse(di, hn::Lt(any, hn::Zero(di)))))
+      for (int64_t i = 0; i < 16; ++i) c[i] = SignedKeys(df, hn::BitCast(df, c[i]));
+    Transpose16x16(c);
+    for (int64_t j = 0; j < 16; ++j)
+      PushPacked<K>(r, hn::OrAnd(hn::Set(di, static_cast<int32_t>(tagbase - e - j)), c[j], himask));
+  }
+#endif
+  if (e < n) {
+    TransposeKeysScalar(scores, t0, n, e, row_keys, block);
+    for (; e < n; ++e)
+      PushPacked<K>(r, hn::OrAnd(hn::Set(di, static_cast<int32_t>(tagbase - e)),
+                                 hn::LoadU(di, block + e * lanes), himask));
+  }
+  const V lowmask = hn::Set(di, tagbase);
+  auto tie = hn::Eq(hn::And(r[0], himask), hn::And(r[1], himask));
+  for (int j = 0; j < K; ++j) {
+    if (j > 0) tie = hn::Or(tie, hn::Eq(hn::And(r[j], himask), hn::And(r[j + 1], himask)));
+    hn::StoreU(hn::Sub(hn::Set(di, tagbase), hn::And(r[j], lowmask)), di, out_ids + j * lanes);
+  }
+  if (hn::AllFalse(di, tie)) return false;
+  hn::StoreU(hn::IfThenElseZero(tie, hn::Set(di, 1)), di, redo);
+  return true;
 }
 #endif  // HWY_TARGET != HWY_SCALAR
 
-// Rows [t0, t0+L): keys transposed into L1 scratch, selected, written back.
+// Rows [t0, t0+L): selected in registers, written back.
 HWY_INLINE void TopKBlock(const float* HWY_RESTRICT scores, int64_t t0, int64_t n, int64_t k,
                           const uint8_t* valid, int32_t* HWY_RESTRICT scratch,
                           int64_t* HWY_RESTRICT ids, float* HWY_RESTRICT values) {
   const hn::ScalableTag<float> df;
   const hn::RebindToSigned<decltype(df)> di;
-  const hn::CappedTag<float, 1> df1;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   int32_t* out_ids = scratch;                                // 16 × L
-  int32_t* row_keys = out_ids + kTopKVectorMaxK * lanes;     // one row
+  int32_t* redo = out_ids + kTopKVectorMaxK * lanes;         // L
+  int32_t* row_keys = redo + lanes;                          // one row
   int32_t* block = row_keys + n + lanes;                     // n × L
-  int64_t e_simd = 0;  // experts [0, e_simd) transposed in registers
-  // Not under clang: clang 14's x86 backend aborts on this function with
-  // the transpose inlined ("Do not know how to split the result of this
-  // operator"); clang builds (fuzzing) take the scalar transpose below.
-#if (HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL) && !defined(__clang__)
-  for (; e_simd + 16 <= n; e_simd += 16) {
-    hn::Vec<decltype(di)> r[16];
-    for (int64_t i = 0; i < 16; ++i)
-      r[i] = SignedKeys(df, hn::LoadU(df, scores + (t0 + i) * n + e_simd));
-    Transpose16x16(r);
-    for (int64_t j = 0; j < 16; ++j) hn::StoreU(r[j], di, block + (e_simd + j) * lanes);
-  }
-#endif
-  if (e_simd < n) {
-    for (int64_t i = 0; i < lanes; ++i) {
-      const float* row = scores + (t0 + i) * n;
-      int64_t e = e_simd;
-      for (; e + lanes <= n; e += lanes)
-        hn::StoreU(SignedKeys(df, hn::LoadU(df, row + e)), di, row_keys + e);
-      for (; e < n; ++e) row_keys[e] = hn::GetLane(SignedKeys(df1, hn::Set(df1, row[e])));
-      for (e = e_simd; e < n; ++e) block[e * lanes + i] = row_keys[e];
-    }
-  }
-  switch (k) {
+  (void)di;
+  bool any_redo = false;
+  if (k <= 8) {
 #if HWY_TARGET != HWY_SCALAR
+    switch (k) {
 #define USMOE_TOPK_CASE(K) \
-  case K: TopKBlockVertical64<K>(block, n, out_ids); break;
-#else
-#define USMOE_TOPK_CASE(K) \
-  case K: TopKBlockVertical<K>(block, n, out_ids); break;
+  case K: any_redo = TopKBlockPacked<K>(scores, t0, n, row_keys, block, out_ids, redo); break;
+      USMOE_TOPK_CASE(1) USMOE_TOPK_CASE(2) USMOE_TOPK_CASE(3) USMOE_TOPK_CASE(4)
+      USMOE_TOPK_CASE(5) USMOE_TOPK_CASE(6) USMOE_TOPK_CASE(7) USMOE_TOPK_CASE(8)
+#undef USMOE_TOPK_CASE
+      default: break;
+    }
 #endif
-    USMOE_TOPK_CASE(1) USMOE_TOPK_CASE(2) USMOE_TOPK_CASE(3) USMOE_TOPK_CASE(4)
-    USMOE_TOPK_CASE(5) USMOE_TOPK_CASE(6) USMOE_TOPK_CASE(7) USMOE_TOPK_CASE(8)
-#undef USMOE_TOPK_CASE
+  } else {
+    int64_t e = 0;
+#if USMOE_TOPK_REGISTER_TRANSPOSE
+    for (; e + 16 <= n; e += 16) {
+      hn::Vec<decltype(di)> c[16];
+      for (int64_t i = 0; i < 16; ++i)
+        c[i] = SignedKeys(df, hn::LoadU(df, scores + (t0 + i) * n + e));
+      Transpose16x16(c);
+      for (int64_t j = 0; j < 16; ++j) hn::StoreU(c[j], di, block + (e + j) * lanes);
+    }
+#endif
+    if (e < n) TransposeKeysScalar(scores, t0, n, e, row_keys, block);
+    switch (k) {
 #define USMOE_TOPK_CASE(K) \
   case K: TopKBlockVertical<K>(block, n, out_ids); break;
-    USMOE_TOPK_CASE(9) USMOE_TOPK_CASE(10) USMOE_TOPK_CASE(11) USMOE_TOPK_CASE(12)
-    USMOE_TOPK_CASE(13) USMOE_TOPK_CASE(14) USMOE_TOPK_CASE(15) USMOE_TOPK_CASE(16)
+      USMOE_TOPK_CASE(9) USMOE_TOPK_CASE(10) USMOE_TOPK_CASE(11) USMOE_TOPK_CASE(12)
+      USMOE_TOPK_CASE(13) USMOE_TOPK_CASE(14) USMOE_TOPK_CASE(15) USMOE_TOPK_CASE(16)
 #undef USMOE_TOPK_CASE
-    default: break;
+      default: break;
+    }
   }
   for (int64_t i = 0; i < lanes; ++i) {
     const int64_t t = t0 + i;
     if (valid && !valid[t]) continue;
+    if (any_redo && redo[i]) {
+      TopKRowVec(scores + t * n, n, k, row_keys, ids + t * k, values + t * k);
+      continue;
+    }
     for (int64_t j = 0; j < k; ++j) {
       const int64_t e = out_ids[j * lanes + i];
       ids[t * k + j] = e;
@@ -287,10 +346,11 @@ void TopKRowInsertion(const float* row, int64_t n, int64_t k, uint32_t* keys, in
 }  // namespace
 
 int64_t TopKScratchSize(int64_t n, int64_t k) {
-  // Vertical blocks: 16·L expert ids + one padded row + n·L keys; the
-  // horizontal path: one padded row. L <= 64 int32 lanes on any target.
+  // Vertical blocks: 16·L expert ids + L redo flags + one padded row + n·L
+  // keys; the horizontal path: one padded row. L <= 64 int32 lanes on any
+  // target.
   constexpr int64_t lanes = 64;
-  return k <= kTopKVectorMaxK ? kTopKVectorMaxK * lanes + (n + lanes) + n * lanes : k;
+  return k <= kTopKVectorMaxK ? kTopKVectorMaxK * lanes + lanes + (n + lanes) + n * lanes : k;
 }
 
 void TopKRows(const float* scores, int64_t num_rows, int64_t n, int64_t k, const uint8_t* valid,
