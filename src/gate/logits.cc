@@ -16,6 +16,8 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -146,7 +148,8 @@ void GateLogits(const TX* HWY_RESTRICT x, const TW& packed, int64_t T,
                 int64_t N, int64_t d, float* HWY_RESTRICT L) {
   const int64_t panels = (N + kGatePanel - 1) / kGatePanel;
   const int64_t blocks = (T + kSuperRows - 1) / kSuperRows;
-#pragma omp parallel for schedule(static) num_threads(NumThreads()) if (T * N * d > (1 << 20))
+#pragma omp parallel for schedule(static) num_threads(NumThreads()) \
+    if (T * N * d > (1 << 20) && !omp_in_parallel())
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t t0 = b * kSuperRows;
     SuperBlock(x + t0 * d, std::min(kSuperRows, T - t0), d, packed, 0, panels, N, L + t0 * N);
@@ -187,7 +190,8 @@ void GateLogits(const TX* HWY_RESTRICT x, const TW& packed, int64_t T,
                 int64_t N, int64_t d, float* HWY_RESTRICT L) {
   const int64_t panels = (N + kGatePanel - 1) / kGatePanel;
   const int64_t row_blocks = (T + kMR - 1) / kMR;
-#pragma omp parallel for schedule(static) num_threads(NumThreads()) if (T * N * d > (1 << 20))
+#pragma omp parallel for schedule(static) num_threads(NumThreads()) \
+    if (T * N * d > (1 << 20) && !omp_in_parallel())
   for (int64_t b = 0; b < row_blocks; ++b) {
     const int64_t t0 = b * kMR;
     if (t0 + kMR <= T) {

@@ -82,6 +82,38 @@ int64_t UnifiedBudget(double k, int64_t valid_tokens, int64_t num_experts) {
 
 namespace {
 
+// The gate GEMM with the row part of the scores as its epilogue: each
+// thread takes chunks of rows whose logits (about 48 KB) are still in L1/L2
+// when their softmax, sigmoid and U are computed, and checks them for
+// non-finite values there too, instead of two more passes over L from L3 or
+// DRAM. Returns false if some logit is not finite.
+bool GateAndRowScores(const RouterSpec& spec, const void* w, const void* x, int64_t T,
+                      float* L, float* U) {
+  const int64_t N = spec.num_experts, d = spec.dim;
+  const int threads = NumThreads();
+  const bool parallel = threads > 1 && T * N * d > (int64_t{1} << 20);
+  // 48 rows: the f32 kernel's super-block on AVX-512 (logits.cc).
+  const int64_t base = 48 * std::max<int64_t>(1, 256 / N);
+  int64_t chunks = (T + base - 1) / base;
+  if (parallel) chunks = (chunks + threads - 1) / threads * threads;  // even shares
+  const int64_t rows = ((T + chunks - 1) / chunks + 15) / 16 * 16;
+  chunks = (T + rows - 1) / rows;
+  const size_t x_bytes = spec.bf16 ? sizeof(uint16_t) : sizeof(float);
+  const float alpha = static_cast<float>(spec.alpha);
+  bool finite = true;
+#pragma omp parallel for schedule(static) num_threads(threads) if (parallel && chunks > 1) \
+    reduction(&& : finite)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t t0 = c * rows, m = std::min(rows, T - t0);
+    // Nested inside this region the GEMM runs on the calling thread.
+    GateLogits(spec.bf16, static_cast<const char*>(x) + t0 * d * x_bytes, w, m, N, d,
+               L + t0 * N);
+    if (FindFirstNonFinite(L + t0 * N, m * N) >= 0) finite = false;
+    ComputeRowScores(L + t0 * N, m, N, alpha, spec.softmax_tokens, U + t0 * N);
+  }
+  return finite;
+}
+
 int64_t CountValid(const uint8_t* valid, int64_t rows) {
   if (!valid) return rows;
   int64_t n = 0;
@@ -191,12 +223,14 @@ NonFiniteAt RoutePipeline(const RouterSpec& spec, const void* w, const void* x,
   const int64_t N = spec.num_experts, d = spec.dim;
   NonFiniteAt bad;
   s->logits.resize(T * N);
-  GateLogits(spec.bf16, x, w, T, N, d, s->logits.data());
-  bad = LocateNonFinite(x, spec.bf16, s->logits.data(), T, N, d);
-  if (bad.kind != 0) return bad;
   s->scores.resize(T * N);
-  ComputeScores(s->logits.data(), T, N, static_cast<float>(spec.alpha), spec.softmax_tokens,
-                offsets, G, valid, s->scores.data());
+  if (!GateAndRowScores(spec, w, x, T, s->logits.data(), s->scores.data())) {
+    bad = LocateNonFinite(x, spec.bf16, s->logits.data(), T, N, d);
+    if (bad.kind != 0) return bad;
+  }
+  if (spec.softmax_tokens)
+    AddTokenSoftmax(s->logits.data(), T, N, static_cast<float>(spec.alpha), offsets, G, valid,
+                    s->scores.data());
 
   s->selected.assign(T * N, 0);
   switch (spec.policy) {

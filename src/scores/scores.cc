@@ -182,14 +182,17 @@ void SoftmaxTokensColumns(D d, const float* HWY_RESTRICT L, int64_t rows, int64_
   (void)lanes;
 }
 
-void ComputeScores(const float* HWY_RESTRICT L, int64_t T, int64_t N, float alpha,
-                   bool softmax_tokens, const int64_t* group_offsets, int64_t G,
-                   const uint8_t* valid, float* HWY_RESTRICT U) {
-  const bool with_sigmoid = !softmax_tokens;
-#pragma omp parallel for schedule(static) num_threads(NumThreads()) if (T * N > (1 << 15))
-  for (int64_t t = 0; t < T; ++t) ScoreRow(L + t * N, N, alpha, with_sigmoid, U + t * N);
-  if (!softmax_tokens || alpha == 0.0f) return;
+// Serial: the caller owns the threads (the fused gate GEMM calls this on
+// chunks it has just computed).
+void ComputeRowScores(const float* HWY_RESTRICT L, int64_t T, int64_t N, float alpha,
+                      bool softmax_tokens, float* HWY_RESTRICT U) {
+  for (int64_t t = 0; t < T; ++t) ScoreRow(L + t * N, N, alpha, !softmax_tokens, U + t * N);
+}
 
+void AddTokenSoftmax(const float* HWY_RESTRICT L, int64_t T, int64_t N, float alpha,
+                     const int64_t* group_offsets, int64_t G, const uint8_t* valid,
+                     float* HWY_RESTRICT U) {
+  if (alpha == 0.0f) return;
   const hn::ScalableTag<float> d;
   const hn::CappedTag<float, 1> d1;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
@@ -211,6 +214,15 @@ void ComputeScores(const float* HWY_RESTRICT L, int64_t T, int64_t N, float alph
   }
 }
 
+void ComputeScores(const float* HWY_RESTRICT L, int64_t T, int64_t N, float alpha,
+                   bool softmax_tokens, const int64_t* group_offsets, int64_t G,
+                   const uint8_t* valid, float* HWY_RESTRICT U) {
+  const bool with_sigmoid = !softmax_tokens;
+#pragma omp parallel for schedule(static) num_threads(NumThreads()) if (T * N > (1 << 15))
+  for (int64_t t = 0; t < T; ++t) ScoreRow(L + t * N, N, alpha, with_sigmoid, U + t * N);
+  if (softmax_tokens) AddTokenSoftmax(L, T, N, alpha, group_offsets, G, valid, U);
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace usmoe
 HWY_AFTER_NAMESPACE();
@@ -218,6 +230,8 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace usmoe {
 HWY_EXPORT(ComputeScores);
+HWY_EXPORT(ComputeRowScores);
+HWY_EXPORT(AddTokenSoftmax);
 
 void ComputeScores(const float* logits, int64_t num_tokens, int64_t num_experts,
                    float alpha, bool softmax_tokens, const int64_t* group_offsets,
@@ -225,6 +239,19 @@ void ComputeScores(const float* logits, int64_t num_tokens, int64_t num_experts,
   HWY_DYNAMIC_DISPATCH(ComputeScores)(logits, num_tokens, num_experts, alpha,
                                       softmax_tokens, group_offsets, num_groups, valid,
                                       scores);
+}
+
+void ComputeRowScores(const float* logits, int64_t num_tokens, int64_t num_experts,
+                      float alpha, bool softmax_tokens, float* scores) {
+  HWY_DYNAMIC_DISPATCH(ComputeRowScores)(logits, num_tokens, num_experts, alpha,
+                                         softmax_tokens, scores);
+}
+
+void AddTokenSoftmax(const float* logits, int64_t num_tokens, int64_t num_experts,
+                     float alpha, const int64_t* group_offsets, int64_t num_groups,
+                     const uint8_t* valid, float* scores) {
+  HWY_DYNAMIC_DISPATCH(AddTokenSoftmax)(logits, num_tokens, num_experts, alpha,
+                                        group_offsets, num_groups, valid, scores);
 }
 }  // namespace usmoe
 #endif  // HWY_ONCE
