@@ -91,7 +91,7 @@ bool GateAndRowScores(const RouterSpec& spec, const void* w, const void* x, int6
                       float* L, float* U) {
   const int64_t N = spec.num_experts, d = spec.dim;
   const int threads = NumThreads();
-  const bool parallel = threads > 1 && T * N * d > (int64_t{1} << 20);
+  const bool parallel = threads > 1 && T * N * d > (int64_t{1} << 17);
   // 48 rows: the f32 kernel's super-block on AVX-512 (logits.cc).
   const int64_t base = 48 * std::max<int64_t>(1, 256 / N);
   int64_t chunks = (T + base - 1) / base;
