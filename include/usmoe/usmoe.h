@@ -146,15 +146,15 @@ typedef int32_t usmoe_activation;
  *     (round-to-nearest-even) before each GEMM, accumulation and outputs are
  *     f32 (a norm-wise relative difference of ~1e-3 from f32 arithmetic).
  *     In a build without oneDNN: USMOE_STATUS_UNSUPPORTED.
- *   AUTO: ONEDNN for bf16 weights where it is built in, HIGHWAY otherwise.
- *     Measured on a 2-core Zen 5 VM (d 2048, N 64 experts, top-8, f 1024,
- *     SwiGLU, 2 threads; README.md "Expert executor"): with bf16 weights
- *     oneDNN took 4.2 / 26 / 142 ms at T = 1 / 32 / 512 tokens against
- *     6.5 / 59 / 271 ms for HIGHWAY while HIGHWAY still widened bf16
- *     weights to f32 (README.md has the comparison with bf16 kept);
- *     with f32 weights both are within 15 % at T = 32 and 512 (DRAM- and
- *     FMA-bound) and HIGHWAY is 1.3-1.6x faster at T = 1 (oneDNN's one-row
- *     kernels stream weights more slowly).
+ *   AUTO: HIGHWAY, except for bf16 weights on a CPU (or an allowed target
+ *     set) without AVX512_BF16, where ONEDNN is taken when built in. Decided
+ *     at create time. Measured on a 2-core Zen 5 VM (d 2048, N 64 experts,
+ *     top-8, f 1024, SwiGLU, 2 threads; README.md "Expert executor"): with
+ *     bf16 weights HIGHWAY (vdpbf16ps) took 2.9 / 21.3 / 145 ms at T = 1 /
+ *     32 / 512 tokens against 3.9 / 24.0 / 134 ms for ONEDNN; with f32
+ *     weights both are within 15 % at T = 32 and 512 (DRAM- and FMA-bound)
+ *     and HIGHWAY is 1.3-1.6x faster at T = 1 (oneDNN's one-row kernels
+ *     stream weights more slowly).
  * Every backend gives results that do not depend on the thread count. */
 typedef int32_t usmoe_backend;
 #define USMOE_BACKEND_AUTO 0

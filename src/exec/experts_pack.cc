@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "src/exec/experts_impl.h"
+#include "src/gate/logits.h"
 #if USMOE_WITH_ONEDNN
 #include "src/exec/experts_onednn.h"
 #endif
@@ -20,14 +21,17 @@ bool OneDnnBackendBuilt() {
 
 Backend ResolveBackend(Backend requested, bool bf16) {
   if (requested != Backend::kAuto) return requested;
-  // Measured (bench_experts.cc shape: d 2048, N 64, k 8, f 1024, 2 threads;
-  // README.md "Expert executor"): with bf16 weights oneDNN runs real bf16
-  // GEMMs and streams half the bytes, 1.2x (T = 1) to 2.3x (T = 32) faster
-  // than the portable kernels. With f32 weights the two are within 15 % at
-  // T = 32 and 512 (both near the DRAM bandwidth / FMA peak), and oneDNN's
-  // M = 1 kernels stream weights more slowly (1.3-1.6x slower at T = 1), so f32
-  // stays on the portable kernels.
-  return bf16 && OneDnnBackendBuilt() ? Backend::kOneDnn : Backend::kHighway;
+  // Measured (usmoe-bench --stage moe: d 2048, N 64, k 8, f 1024, 2 threads,
+  // README.md "Expert executor"). bf16 weights: where vdpbf16ps runs, the
+  // Highway kernels took 2.9 / 21.3 / 145 ms at T = 1 / 32 / 512 against
+  // oneDNN's 3.9 / 24.0 / 134 ms: decoding, the common case of a bf16
+  // deployment, is 1.1-1.3x faster, prefill 8 % slower. Without vdpbf16ps
+  // the Highway kernels widen bf16 to f32 (1.2-2.3x slower than oneDNN's
+  // real bf16 GEMMs), so oneDNN where built. f32 weights: within 15 % at
+  // T = 32 and 512 (DRAM- and FMA-bound) and oneDNN's M = 1 kernels stream
+  // weights more slowly (1.3-1.6x slower at T = 1): Highway.
+  if (bf16 && !Bf16DotUsable() && OneDnnBackendBuilt()) return Backend::kOneDnn;
+  return Backend::kHighway;
 }
 
 std::shared_ptr<const ExpertsImpl> PackExperts(const ExpertsShape& shape, bool bf16,

@@ -50,8 +50,8 @@ class Experts(OwnedHandle):
         backend: the GEMM backend, fixed at creation: ``"highway"`` (the
             portable kernels, every build), ``"onednn"`` (oneDNN matmul;
             with bfloat16 weights it rounds activations to bfloat16 before
-            each GEMM) or ``"auto"`` (oneDNN for bfloat16 weights where the
-            library was built with it, Highway otherwise; see usmoe.h). ``"onednn"`` in a build without oneDNN
+            each GEMM) or ``"auto"`` (Highway, except bfloat16 weights on a CPU
+            without AVX512_BF16, which get oneDNN where built in; see usmoe.h). ``"onednn"`` in a build without oneDNN
             raises ``usmoe.Error`` with status ``STATUS_UNSUPPORTED``.
 
     The weights are copied and packed at creation. Release the C object

@@ -186,8 +186,8 @@ c_enum! {
 c_enum! {
     /// The GEMM backend of [`Experts`] (`usmoe_backend`), fixed at creation.
     Backend {
-        /// oneDNN for bf16 weights where the library was built with it,
-        /// Highway otherwise (the default; measurements in `usmoe.h`).
+        /// Highway, except bf16 weights on a CPU without AVX512_BF16, which
+        /// get oneDNN where built in (the default; measurements in `usmoe.h`).
         Auto = sys::USMOE_BACKEND_AUTO,
         /// The portable Highway grouped GEMM (every build, every CPU).
         Highway = sys::USMOE_BACKEND_HIGHWAY,

@@ -95,7 +95,7 @@ pub const USMOE_ACTIVATION_RELU: usmoe_activation = 3;
 
 /// `usmoe_backend`.
 pub type usmoe_backend = i32;
-/// oneDNN for bf16 weights where built in, the portable Highway kernels otherwise.
+/// Highway, except bf16 weights on a CPU without AVX512_BF16: oneDNN where built in.
 pub const USMOE_BACKEND_AUTO: usmoe_backend = 0;
 /// The portable Highway grouped GEMM (every build).
 pub const USMOE_BACKEND_HIGHWAY: usmoe_backend = 1;
