@@ -108,7 +108,12 @@ bool GateAndRowScores(const RouterSpec& spec, const void* w, const void* x, int6
     // Nested inside this region the GEMM runs on the calling thread.
     GateLogits(spec.bf16, static_cast<const char*>(x) + t0 * d * x_bytes, w, m, N, d,
                L + t0 * N);
-    if (FindFirstNonFinite(L + t0 * N, m * N) >= 0) finite = false;
+    // A chunk with a non-finite logit is not scored: the route fails anyway,
+    // and the exp's float -> int step must never see a NaN.
+    if (FindFirstNonFinite(L + t0 * N, m * N) >= 0) {
+      finite = false;
+      continue;
+    }
     ComputeRowScores(L + t0 * N, m, N, alpha, spec.softmax_tokens, U + t0 * N);
   }
   return finite;
