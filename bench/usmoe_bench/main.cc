@@ -436,6 +436,20 @@ std::string BuildType() {
   return s;
 }
 
+// What AUTO resolves to, by the library's rule (usmoe.h, usmoe_backend):
+// HIGHWAY, except bf16 weights on a CPU without AVX512_BF16 where ONEDNN
+// is built in.
+std::string AutoBackendNote(const Options& o) {
+  if (o.backend != USMOE_BACKEND_AUTO) return "";
+#if defined(__x86_64__) || defined(__i386__)
+  const bool bf16_dot = __builtin_cpu_supports("avx512bf16");
+#else
+  const bool bf16_dot = false;
+#endif
+  const bool onednn = o.dtype == USMOE_DTYPE_BF16 && !bf16_dot && OnednnGate::Available();
+  return onednn ? " (= onednn: bf16 without AVX512_BF16)" : " (= highway)";
+}
+
 }  // namespace
 
 int Main(int argc, char** argv) {
@@ -478,11 +492,7 @@ int Main(int argc, char** argv) {
     const char* names[] = {"auto", "highway", "onednn"};
     ctx.push_back({"moe", std::string("f=") + std::to_string(o.hidden) + ", shared " +
                               std::to_string(o.shared) + " x " + std::to_string(o.shared_hidden) +
-                              ", backend " + names[o.backend] +
-                              (o.backend == USMOE_BACKEND_AUTO
-                                   ? (OnednnGate::Available() ? " (= onednn in this build)"
-                                                              : " (= highway)")
-                                   : "")});
+                              ", backend " + names[o.backend] + AutoBackendNote(o)});
   }
   ctx.push_back({"groups", std::to_string(o.groups) + " (equal sizes)"});
   std::string alphas;
