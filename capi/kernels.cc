@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <memory>
 #include <cstring>
 #include <vector>
 
@@ -178,17 +179,34 @@ USMOE_API usmoe_status usmoe_topc_cols(const float* scores, int64_t num_tokens,
     USMOE_CHECK(usmoe::CheckNoNaN(fn, scores, num_tokens, num_experts));
     // Column select as in routing (threshold + ascending compaction), then
     // the C winners ordered by (score desc, token asc) for this entry point.
+    // Buffers kept per calling thread and only grown: fresh ones (a zeroed
+    // transposed copy, per-thread scratch) cost page faults and a memset
+    // comparable to the selection itself.
     const int threads = usmoe::NumThreads();
-    std::vector<float> cols(n);
-    usmoe::GatherColumns(scores, num_experts, nullptr, num_tokens, cols.data());
-    std::vector<usmoe::TopCScratch> scratch(threads);
-    std::vector<usmoe::OrderScratch> order(threads);
-    std::vector<uint32_t> picked(static_cast<size_t>(threads) * (num_tokens + 64));
+    thread_local std::unique_ptr<float[]> cols_buf;
+    thread_local int64_t cols_size = 0;
+    if (cols_size < n) {
+      cols_buf.reset(new float[n]);
+      cols_size = n;
+    }
+    float* const cols = cols_buf.get();
+    usmoe::GatherColumns(scores, num_experts, nullptr, num_tokens, cols);
+    thread_local std::vector<usmoe::TopCScratch> scratch_tl;
+    thread_local std::vector<usmoe::OrderScratch> order_tl;
+    thread_local std::vector<uint32_t> picked_tl;
+    if (static_cast<int>(scratch_tl.size()) < threads) scratch_tl.resize(threads);
+    if (static_cast<int>(order_tl.size()) < threads) order_tl.resize(threads);
+    picked_tl.resize(static_cast<size_t>(threads) * (num_tokens + 64));
+    // The OpenMP workers must use the calling thread's buffers: a
+    // thread_local named inside the region would be each worker's own.
+    usmoe::TopCScratch* const scratch = scratch_tl.data();
+    usmoe::OrderScratch* const order = order_tl.data();
+    uint32_t* const picked = picked_tl.data();
 #pragma omp parallel for schedule(dynamic) num_threads(threads) if (n > (1 << 15))
     for (int64_t e = 0; e < num_experts; ++e) {
       const int me = omp_get_thread_num();
-      const float* col = cols.data() + e * num_tokens;
-      uint32_t* pk = picked.data() + me * (num_tokens + 64);
+      const float* col = cols + e * num_tokens;
+      uint32_t* pk = picked + me * (num_tokens + 64);
       const usmoe::TopCThreshold th =
           usmoe::FindTopCThresholdBinned(col, num_tokens, capacity, &scratch[me].binned);
       const int64_t m = usmoe::CompactTopCIndices(col, num_tokens, th, pk);

@@ -84,6 +84,34 @@ int64_t CollectBin(const float* HWY_RESTRICT v, const int32_t* HWY_RESTRICT bins
   return m;
 }
 
+// How many of v[0..n) are >= cut.
+int64_t CountAtLeast(const float* HWY_RESTRICT v, int64_t n, float cut) {
+  const hn::ScalableTag<float> d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  const auto vc = hn::Set(d, cut);
+  int64_t m = 0, i = 0;
+  for (; i + lanes <= n; i += lanes) m += static_cast<int64_t>(hn::CountTrue(d, hn::Ge(hn::LoadU(d, v + i), vc)));
+  for (; i < n; ++i) m += v[i] >= cut;
+  return m;
+}
+
+// The values >= cut, in order; returns how many.
+int64_t CollectAtLeast(const float* HWY_RESTRICT v, int64_t n, float cut, float* HWY_RESTRICT out) {
+  const hn::ScalableTag<float> d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  const auto vc = hn::Set(d, cut);
+  int64_t m = 0, i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    const auto x = hn::LoadU(d, v + i);
+    const auto in = hn::Ge(x, vc);
+    hn::StoreU(hn::Compress(x, in), d, out + m);
+    m += static_cast<int64_t>(hn::CountTrue(d, in));
+  }
+  for (; i < n; ++i)
+    if (v[i] >= cut) out[m++] = v[i];
+  return m;
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace usmoe
 HWY_AFTER_NAMESPACE();
@@ -93,6 +121,8 @@ namespace usmoe {
 HWY_EXPORT(MinMax);
 HWY_EXPORT(ComputeBins);
 HWY_EXPORT(CollectBin);
+HWY_EXPORT(CountAtLeast);
+HWY_EXPORT(CollectAtLeast);
 
 namespace {
 
@@ -114,10 +144,52 @@ TopCThreshold ExactSelect(const float* v, int64_t m, int64_t need, std::vector<f
 
 }  // namespace
 
+TopCThreshold FindTopCThresholdBinnedAll(const float* v, int64_t n, int64_t c,
+                                         BinnedScratch* s);
+
 TopCThreshold FindTopCThresholdBinned(const float* v, int64_t n, int64_t c, BinnedScratch* s) {
   float lo, hi;
   HWY_DYNAMIC_DISPATCH(MinMax)(v, n, &lo, &hi);
   if (lo == hi) {  // all equal (this also covers n == 1): the first c cells
+    TopCThreshold th;
+    th.key = OrderedKey(lo);
+    th.ties = c;
+    return th;
+  }
+  // A small budget (EC: k/N of the column) needs only the top of the column:
+  // bisect the value range with vector counts until at most 3c values are
+  // >= the cut, then bin only those. The scalar histogram increments were
+  // most of this function. Exact whatever the cut: count(>= cut) >= c keeps
+  // the c-th largest and every value equal to it (in order) in the subset,
+  // so the threshold and its tie count are those of the whole column.
+  if (n >= 256 && 4 * c <= n && std::isfinite(hi - lo)) {
+    float a = lo, b = hi;  // count(>= a) >= c, count(>= b) unknown
+    int64_t ca = n;
+    for (int it = 0; it < 12 && ca > 3 * c; ++it) {
+      const float mid = a + (b - a) * 0.5f;
+      if (!(mid > a && mid < b)) break;
+      const int64_t cm = HWY_DYNAMIC_DISPATCH(CountAtLeast)(v, n, mid);
+      if (cm >= c) {
+        a = mid;
+        ca = cm;
+      } else {
+        b = mid;
+      }
+    }
+    if (ca < n) {
+      s->top.resize(ca + kSlack);
+      const int64_t m = HWY_DYNAMIC_DISPATCH(CollectAtLeast)(v, n, a, s->top.data());
+      return FindTopCThresholdBinnedAll(s->top.data(), m, c, s);
+    }
+  }
+  return FindTopCThresholdBinnedAll(v, n, c, s);
+}
+
+TopCThreshold FindTopCThresholdBinnedAll(const float* v, int64_t n, int64_t c,
+                                         BinnedScratch* s) {
+  float lo, hi;
+  HWY_DYNAMIC_DISPATCH(MinMax)(v, n, &lo, &hi);
+  if (lo == hi) {
     TopCThreshold th;
     th.key = OrderedKey(lo);
     th.ties = c;

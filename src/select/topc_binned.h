@@ -14,6 +14,7 @@ struct BinnedScratch {
   std::vector<uint32_t> hist;   // two histograms (even and odd cells)
   std::vector<float> members;   // the threshold bin's values
   std::vector<float> work;      // nth_element's copy of them
+  std::vector<float> top;       // the values above a cut, when c is small
 };
 
 // The same threshold as FindTopCThreshold over values[0..n) (every cell a
@@ -21,6 +22,10 @@ struct BinnedScratch {
 // the selection takes. 1 <= c <= n < 2^32. No NaN in values.
 TopCThreshold FindTopCThresholdBinned(const float* values, int64_t n, int64_t c,
                                       BinnedScratch* scratch);
+
+// The same, always binning all n values (no bisection cut first).
+TopCThreshold FindTopCThresholdBinnedAll(const float* values, int64_t n, int64_t c,
+                                         BinnedScratch* scratch);
 
 }  // namespace usmoe
 
