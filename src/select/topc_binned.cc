@@ -90,13 +90,15 @@ int64_t CountAtLeast(const float* HWY_RESTRICT v, int64_t n, float cut) {
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
   const auto vc = hn::Set(d, cut);
   int64_t m = 0, i = 0;
-  for (; i + lanes <= n; i += lanes) m += static_cast<int64_t>(hn::CountTrue(d, hn::Ge(hn::LoadU(d, v + i), vc)));
+  for (; i + lanes <= n; i += lanes)
+    m += static_cast<int64_t>(hn::CountTrue(d, hn::Ge(hn::LoadU(d, v + i), vc)));
   for (; i < n; ++i) m += v[i] >= cut;
   return m;
 }
 
 // The values >= cut, in order; returns how many.
-int64_t CollectAtLeast(const float* HWY_RESTRICT v, int64_t n, float cut, float* HWY_RESTRICT out) {
+int64_t CollectAtLeast(const float* HWY_RESTRICT v, int64_t n, float cut,
+                       float* HWY_RESTRICT out) {
   const hn::ScalableTag<float> d;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
   const auto vc = hn::Set(d, cut);
@@ -142,54 +144,11 @@ TopCThreshold ExactSelect(const float* v, int64_t m, int64_t need, std::vector<f
   return th;
 }
 
-}  // namespace
-
-TopCThreshold FindTopCThresholdBinnedAll(const float* v, int64_t n, int64_t c,
-                                         BinnedScratch* s);
-
-TopCThreshold FindTopCThresholdBinned(const float* v, int64_t n, int64_t c, BinnedScratch* s) {
-  float lo, hi;
-  HWY_DYNAMIC_DISPATCH(MinMax)(v, n, &lo, &hi);
+// The threshold by one histogram over all of v[0..n), whose range is
+// [lo, hi].
+TopCThreshold BinnedThreshold(const float* v, int64_t n, int64_t c, float lo, float hi,
+                              BinnedScratch* s) {
   if (lo == hi) {  // all equal (this also covers n == 1): the first c cells
-    TopCThreshold th;
-    th.key = OrderedKey(lo);
-    th.ties = c;
-    return th;
-  }
-  // A small budget (EC: k/N of the column) needs only the top of the column:
-  // bisect the value range with vector counts until at most 3c values are
-  // >= the cut, then bin only those. The scalar histogram increments were
-  // most of this function. Exact whatever the cut: count(>= cut) >= c keeps
-  // the c-th largest and every value equal to it (in order) in the subset,
-  // so the threshold and its tie count are those of the whole column.
-  if (n >= 256 && 4 * c <= n && std::isfinite(hi - lo)) {
-    float a = lo, b = hi;  // count(>= a) >= c, count(>= b) unknown
-    int64_t ca = n;
-    for (int it = 0; it < 12 && ca > 3 * c; ++it) {
-      const float mid = a + (b - a) * 0.5f;
-      if (!(mid > a && mid < b)) break;
-      const int64_t cm = HWY_DYNAMIC_DISPATCH(CountAtLeast)(v, n, mid);
-      if (cm >= c) {
-        a = mid;
-        ca = cm;
-      } else {
-        b = mid;
-      }
-    }
-    if (ca < n) {
-      s->top.resize(ca + kSlack);
-      const int64_t m = HWY_DYNAMIC_DISPATCH(CollectAtLeast)(v, n, a, s->top.data());
-      return FindTopCThresholdBinnedAll(s->top.data(), m, c, s);
-    }
-  }
-  return FindTopCThresholdBinnedAll(v, n, c, s);
-}
-
-TopCThreshold FindTopCThresholdBinnedAll(const float* v, int64_t n, int64_t c,
-                                         BinnedScratch* s) {
-  float lo, hi;
-  HWY_DYNAMIC_DISPATCH(MinMax)(v, n, &lo, &hi);
-  if (lo == hi) {
     TopCThreshold th;
     th.key = OrderedKey(lo);
     th.ties = c;
@@ -228,6 +187,42 @@ TopCThreshold FindTopCThresholdBinnedAll(const float* v, int64_t n, int64_t c,
   const int64_t m = HWY_DYNAMIC_DISPATCH(CollectBin)(v, bins, n, static_cast<int32_t>(b),
                                                      s->members.data());
   return ExactSelect(s->members.data(), m, c - above, &s->work);
+}
+
+}  // namespace
+
+TopCThreshold FindTopCThresholdBinned(const float* v, int64_t n, int64_t c, BinnedScratch* s) {
+  float lo, hi;
+  HWY_DYNAMIC_DISPATCH(MinMax)(v, n, &lo, &hi);
+  // A small budget (EC: k/N of the column) needs only the top of the column:
+  // bisect the value range with vector counts until at most 3c values are
+  // >= the cut, then bin only those. The scalar histogram increments were
+  // most of this function. Exact whatever the cut: count(>= cut) >= c keeps
+  // the c-th largest and every value equal to it (in order) in the subset,
+  // so the threshold and its tie count are those of the whole column.
+  if (n >= 256 && 4 * c <= n && std::isfinite(hi - lo)) {
+    float a = lo, b = hi;  // count(>= a) >= c, count(>= b) unknown
+    int64_t ca = n;
+    for (int it = 0; it < 12 && ca > 3 * c; ++it) {
+      const float mid = a + (b - a) * 0.5f;
+      if (!(mid > a && mid < b)) break;
+      const int64_t cm = HWY_DYNAMIC_DISPATCH(CountAtLeast)(v, n, mid);
+      if (cm >= c) {
+        a = mid;
+        ca = cm;
+      } else {
+        b = mid;
+      }
+    }
+    if (ca < n) {
+      s->top.resize(ca + kSlack);
+      const float* top = s->top.data();
+      const int64_t m = HWY_DYNAMIC_DISPATCH(CollectAtLeast)(v, n, a, s->top.data());
+      HWY_DYNAMIC_DISPATCH(MinMax)(top, m, &lo, &hi);
+      return BinnedThreshold(top, m, c, lo, hi, s);
+    }
+  }
+  return BinnedThreshold(v, n, c, lo, hi, s);
 }
 
 }  // namespace usmoe

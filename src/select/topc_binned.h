@@ -23,10 +23,6 @@ struct BinnedScratch {
 TopCThreshold FindTopCThresholdBinned(const float* values, int64_t n, int64_t c,
                                       BinnedScratch* scratch);
 
-// The same, always binning all n values (no bisection cut first).
-TopCThreshold FindTopCThresholdBinnedAll(const float* values, int64_t n, int64_t c,
-                                         BinnedScratch* scratch);
-
 }  // namespace usmoe
 
 #endif  // USMOE_SRC_SELECT_TOPC_BINNED_H_
