@@ -160,8 +160,9 @@ HWY_INLINE void TransposeKeysScalar(const float* HWY_RESTRICT scores, int64_t t0
 // therefore keeps the (K+1)-th largest too: where the K+1 survivors of a
 // lane are strictly decreasing in their high bits, its top K and their order
 // are exact (everything dropped is <= the (K+1)-th); any other lane is
-// flagged in `redo` and redone exactly by the caller. Random scores flag
-// about one row in 2^(23-b-log2 n) per boundary; exact ties always do.
+// flagged in `redo` and redone exactly by the caller: rows with exact ties
+// at or inside the top K+1, or values within about 2^-(23-b) (relative) of
+// each other there.
 template <int K>
 HWY_INLINE void PushPacked(hn::Vec<hn::ScalableTag<int32_t>>* HWY_RESTRICT r,
                            hn::Vec<hn::ScalableTag<int32_t>> a) {
