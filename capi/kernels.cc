@@ -239,19 +239,24 @@ USMOE_API usmoe_status usmoe_topc_global(const float* values, int64_t n, int64_t
       return usmoe::Fail(USMOE_STATUS_BUFFER_TOO_SMALL,
                          "%s: indices_capacity = %lld, the result needs c = %lld", fn,
                          static_cast<long long>(indices_capacity), static_cast<long long>(c));
-    USMOE_CHECK(usmoe::CheckNoNaN(fn, values, 1, n));
+    // The sampled path below finds NaN in its first pass, before any write.
+    const bool sampled = c > 0 && c < n && n < (int64_t{1} << 32) - 64;
+    if (!sampled) USMOE_CHECK(usmoe::CheckNoNaN(fn, values, 1, n));
     if (c == 0) return usmoe::Succeed();
     if (c == n) {
       for (int64_t i = 0; i < n; ++i) indices[i] = i;
       return usmoe::Succeed();
     }
-    if (n < (int64_t{1} << 32) - 64) {
+    if (sampled) {
       // Kept per thread: fresh multi-megabyte buffers cost more in page
       // faults than the whole selection.
       thread_local usmoe::TopCScratch scratch;
       thread_local std::vector<uint32_t> picked;
+      bool saw_nan = false;
+      const usmoe::TopCThreshold th =
+          usmoe::FindTopCThresholdSampled(values, n, c, &scratch, &saw_nan);
+      if (saw_nan) return usmoe::CheckNoNaN(fn, values, 1, n);  // names the first one
       picked.resize(n + 64);
-      const usmoe::TopCThreshold th = usmoe::FindTopCThresholdSampled(values, n, c, &scratch);
       const int64_t m = usmoe::CompactTopCIndices(values, n, th, picked.data());
       for (int64_t i = 0; i < m; ++i) indices[i] = picked[i];
     } else {

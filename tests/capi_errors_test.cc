@@ -470,6 +470,29 @@ TEST(CapiErrors, SelectKernels) {
   EXPECT_STATUS(usmoe_topc_global(sn.data(), 12, 3, ids.data(), 16), USMOE_STATUS_NON_FINITE_INPUT);
   EXPECT_TRUE(SameBytes(ids, ids0)) << "ids written on failure";
   EXPECT_TRUE(SameBytes(vals, vals0)) << "values written on failure";
+  // Large arrays take the sampled path, whose first counting pass is the
+  // NaN check: a NaN anywhere (in the sample, in a vector, in the scalar
+  // tail) is rejected and named, before any index is written, for every c.
+  for (const int64_t n : {int64_t{1000}, int64_t{5003}, int64_t{100000}}) {
+    std::vector<float> big(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) big[size_t(i)] = static_cast<float>((i * 7919) % 1013);
+    const double phi = 0.6180339887498948482;
+    const int64_t sampled = static_cast<int64_t>(phi * static_cast<double>(n));
+    for (const int64_t at : {int64_t{0}, int64_t{1}, sampled, n / 2 + 3, n - 17, n - 1}) {
+      for (const int64_t c : {int64_t{0}, int64_t{1}, n / 8, n - 1, n}) {
+        auto bad = big;
+        bad[size_t(at)] = kNaN;
+        std::vector<int64_t> out(static_cast<size_t>(n), -7);
+        const auto out0 = out;
+        EXPECT_STATUS(usmoe_topc_global(bad.data(), n, c, out.data(), n),
+                      USMOE_STATUS_NON_FINITE_INPUT);
+        EXPECT_NE(std::string(usmoe_last_error()).find("[0][" + std::to_string(at) + "]"),
+                  std::string::npos)
+            << "n=" << n << " at=" << at << " c=" << c << ": " << usmoe_last_error();
+        EXPECT_TRUE(SameBytes(out, out0)) << "n=" << n << " at=" << at << " c=" << c;
+      }
+    }
+  }
   // c = 0 with a NULL buffer is valid; ±Inf are valid values.
   EXPECT_EQ(usmoe_topc_global(s.data(), 12, 0, nullptr, 0), USMOE_STATUS_SUCCESS);
   auto si = s;

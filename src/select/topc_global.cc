@@ -22,6 +22,7 @@
 #include <cmath>
 #include <functional>
 
+#include "src/route/find_bad_value.h"
 #include "src/select/select_keys.h"
 #include "src/select/topc_global.h"
 
@@ -32,29 +33,41 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 // Counts values > hi; compress-stores the values in [lo, hi], keeping their
 // order (the tie rule only needs how many equal values precede, not where).
+// Also reports whether any value is NaN (NaN fails both compares), so a
+// caller that must reject NaN needs no pass of its own.
+//
+// The store is unconditional: with a bracket holding a few percent of the
+// cells, most vectors hold a candidate at random, and the branch that
+// skipped empty vectors mispredicted often enough to cost more than the
+// stores (32768x64 on Zen 5: 1.66 ms -> 0.90 ms for the whole top-c).
 int64_t CountAndCollect(const float* HWY_RESTRICT v, int64_t n, float lo, float hi,
-                        float* HWY_RESTRICT cand, int64_t* num_cand) {
+                        float* HWY_RESTRICT cand, int64_t* num_cand, bool* saw_nan) {
   const hn::ScalableTag<float> d;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
   const auto vlo = hn::Set(d, lo), vhi = hn::Set(d, hi);
+  auto nan = hn::FirstN(d, 0);
   int64_t above = 0, m = 0, i = 0;
   for (; i + lanes <= n; i += lanes) {
     const auto x = hn::LoadU(d, v + i);
     const auto gt = hn::Gt(x, vhi);
+    nan = hn::Or(nan, hn::IsNaN(x));
     above += static_cast<int64_t>(hn::CountTrue(d, gt));
     const auto in = hn::AndNot(gt, hn::Ge(x, vlo));
-    if (hn::AllFalse(d, in)) continue;
     hn::StoreU(hn::Compress(x, in), d, cand + m);
     m += static_cast<int64_t>(hn::CountTrue(d, in));
   }
+  bool any_nan = !hn::AllFalse(d, nan);
   for (; i < n; ++i) {
     if (v[i] > hi) {
       ++above;
     } else if (v[i] >= lo) {
       cand[m++] = v[i];
+    } else if (std::isnan(v[i])) {
+      any_nan = true;
     }
   }
   *num_cand = m;
+  *saw_nan = any_nan;
   return above;
 }
 
@@ -138,7 +151,9 @@ namespace {
 // deterministic sample. The rank's standard deviation in the sample
 // is sqrt(S·q·(1-q)), q = need/n; ±4 of them (+4) rarely misses, and a miss
 // costs only a slower exact select, never correctness.
-void Bracket(const float* v, int64_t n, int64_t need, std::vector<float>* sample, float* lo,
+// Returns false, bracketing nothing, when the sample holds a NaN (the
+// selects below need an ordering).
+bool Bracket(const float* v, int64_t n, int64_t need, std::vector<float>* sample, float* lo,
              float* hi) {
   const int64_t S = std::min(kSample, n / 16);
   sample->resize(S);
@@ -150,6 +165,8 @@ void Bracket(const float* v, int64_t n, int64_t need, std::vector<float>* sample
     const double u = static_cast<double>(j) * kPhi;
     (*sample)[j] = v[static_cast<int64_t>((u - std::floor(u)) * static_cast<double>(n))];
   }
+  for (const float x : *sample)
+    if (std::isnan(x)) return false;
   const double q = static_cast<double>(need) / static_cast<double>(n);
   const int64_t delta = static_cast<int64_t>(4.0 * std::sqrt(S * q * (1.0 - q))) + 4;
   const int64_t p = static_cast<int64_t>(q * S);
@@ -165,24 +182,44 @@ void Bracket(const float* v, int64_t n, int64_t need, std::vector<float>* sample
     std::nth_element(sample->begin(), sample->begin() + lo_rank, sample->end(), desc);
     *lo = (*sample)[lo_rank];
   }
+  return true;
 }
 
 }  // namespace
 
-TopCThreshold FindTopCThresholdSampled(const float* v, int64_t n, int64_t c, TopCScratch* s) {
+TopCThreshold FindTopCThresholdSampled(const float* v, int64_t n, int64_t c, TopCScratch* s,
+                                       bool* saw_nan) {
   // Each round keeps only the cells inside the bracket (a few percent), so
   // rounds shrink the set geometrically; the last thousand cells or so go to
   // the binned exact select. `need` is the rank of the threshold inside the current set.
+  // Round 0 reads all of v, so it doubles as the NaN check; it must come
+  // before anything that bins values (a NaN bin index would be garbage).
+  if (saw_nan) {
+    *saw_nan = false;
+    if (n <= kTopCFinishCells && FindFirstNaN(v, n) >= 0) {
+      *saw_nan = true;
+      return TopCThreshold{};
+    }
+  }
   const float* cur = v;
   int64_t cur_n = n, need = c;
   s->cand_values.resize(2 * (n + kSlack));
   float* bufs[2] = {s->cand_values.data(), s->cand_values.data() + n + kSlack};
   for (int round = 0; cur_n > kTopCFinishCells; ++round) {
     float lo, hi;
-    Bracket(cur, cur_n, need, &s->sample, &lo, &hi);
+    if (!Bracket(cur, cur_n, need, &s->sample, &lo, &hi)) {  // a NaN in the sample
+      if (saw_nan) *saw_nan = true;
+      return TopCThreshold{};
+    }
     float* next = bufs[round & 1];
     int64_t m = 0;
-    const int64_t above = HWY_DYNAMIC_DISPATCH(CountAndCollect)(cur, cur_n, lo, hi, next, &m);
+    bool nan = false;
+    const int64_t above =
+        HWY_DYNAMIC_DISPATCH(CountAndCollect)(cur, cur_n, lo, hi, next, &m, &nan);
+    if (nan) {
+      if (saw_nan) *saw_nan = true;
+      return TopCThreshold{};
+    }
     if (!(above < need && above + m >= need)) break;  // missed: exact select on cur
     if (m == cur_n) break;                            // no progress (all equal)
     need -= above;

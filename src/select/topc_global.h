@@ -20,8 +20,11 @@ struct TopCScratch {
 // with a deterministic sample and one counting/compress pass each, then an
 // exact nth_element among the last candidates (also the path taken when a
 // bracket misses, e.g. on adversarial distributions). 1 <= c <= n, n < 2^32.
+// With saw_nan null the caller guarantees values hold no NaN. Otherwise
+// *saw_nan tells whether one is present (then the threshold is meaningless);
+// the check rides on the first full pass and costs no pass of its own.
 TopCThreshold FindTopCThresholdSampled(const float* values, int64_t n, int64_t c,
-                                       TopCScratch* scratch);
+                                       TopCScratch* scratch, bool* saw_nan = nullptr);
 
 // Writes the selected flat indices (ascending) for threshold th; returns
 // how many (= c). out needs n + 64 entries of room (vector stores spill).
