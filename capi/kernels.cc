@@ -16,6 +16,7 @@
 #include "src/runtime/threads.h"
 #include "src/scores/scores.h"
 #include "src/select/order_by_score.h"
+#include "src/select/select_columns.h"
 #include "src/select/select_keys.h"
 #include "src/select/topc_global.h"
 #include "src/select/topc_radix.h"
@@ -177,45 +178,22 @@ USMOE_API usmoe_status usmoe_topc_cols(const float* scores, int64_t num_tokens,
                          "%s: capacity = %lld, expected in [1, num_tokens = %lld]", fn,
                          static_cast<long long>(capacity), static_cast<long long>(num_tokens));
     USMOE_CHECK(usmoe::CheckNoNaN(fn, scores, num_tokens, num_experts));
-    // Column select as in routing (threshold + ascending compaction), then
-    // the C winners ordered by (score desc, token asc) for this entry point.
-    // Buffers kept per calling thread and only grown: fresh ones (a zeroed
-    // transposed copy, per-thread scratch) cost page faults and a memset
-    // comparable to the selection itself.
-    const int threads = usmoe::NumThreads();
-    thread_local std::unique_ptr<float[]> cols_buf;
-    thread_local int64_t cols_size = 0;
-    if (cols_size < n) {
-      cols_buf.reset(new float[n]);
-      cols_size = n;
-    }
-    float* const cols = cols_buf.get();
-    usmoe::GatherColumns(scores, num_experts, nullptr, num_tokens, cols);
-    thread_local std::vector<usmoe::TopCScratch> scratch_tl;
+    // Column select as in routing (select_columns.h), then the C winners
+    // ordered by (score desc, token asc) for this entry point. Buffers kept
+    // per calling thread and only grown.
+    thread_local usmoe::ColumnSelectScratch select_tl;
     thread_local std::vector<usmoe::OrderScratch> order_tl;
-    thread_local std::vector<uint32_t> picked_tl;
-    if (static_cast<int>(scratch_tl.size()) < threads) scratch_tl.resize(threads);
+    const int threads = usmoe::NumThreads();
     if (static_cast<int>(order_tl.size()) < threads) order_tl.resize(threads);
-    picked_tl.resize(static_cast<size_t>(threads) * (num_tokens + 64));
-    // The OpenMP workers must use the calling thread's buffers: a
-    // thread_local named inside the region would be each worker's own.
-    usmoe::TopCScratch* const scratch = scratch_tl.data();
-    usmoe::OrderScratch* const order = order_tl.data();
-    uint32_t* const picked = picked_tl.data();
-#pragma omp parallel for schedule(dynamic) num_threads(threads) if (n > (1 << 15))
-    for (int64_t e = 0; e < num_experts; ++e) {
-      const int me = omp_get_thread_num();
-      const float* col = cols + e * num_tokens;
-      uint32_t* pk = picked + me * (num_tokens + 64);
-      const usmoe::TopCThreshold th =
-          usmoe::FindTopCThresholdBinned(col, num_tokens, capacity, &scratch[me].binned);
-      const int64_t m = usmoe::CompactTopCIndices(col, num_tokens, th, pk);
-      usmoe::OrderByScoreDesc(col, 1, pk, m, &order[me]);
-      for (int64_t i = 0; i < m; ++i) {
-        token_ids[e * capacity + i] = pk[i];
-        values[e * capacity + i] = col[pk[i]];
-      }
-    }
+    usmoe::OrderScratch* const order = order_tl.data();  // the workers use the caller's
+    usmoe::SelectColumns(scores, num_experts, nullptr, num_tokens, capacity, &select_tl,
+                         [=](int me, int64_t e, const float* col, uint32_t* pk, int64_t m) {
+                           usmoe::OrderByScoreDesc(col, 1, pk, m, &order[me]);
+                           for (int64_t i = 0; i < m; ++i) {
+                             token_ids[e * capacity + i] = pk[i];
+                             values[e * capacity + i] = col[pk[i]];
+                           }
+                         });
     return usmoe::Succeed();
   });
 }

@@ -182,6 +182,36 @@ TEST(TopCCols, LongColumnsOfEveryKind) {
   });
 }
 
+// The column select transposes strips of 16 columns and selects each strip
+// while it is in cache, one strip per worker; with fewer strips than
+// threads it transposes by row blocks first. Both ways, and partial strips
+// (N not a multiple of 16), for 1 to 4 threads, on blocks large enough to
+// run in parallel.
+TEST(TopCCols, EveryThreadCountAndStripWidth) {
+  ForEachSeed([&](uint64_t, Rng& rng) {
+    for (const TN& s : {TN{4100, 8}, TN{2000, 20}, TN{1100, 35}, TN{3000, 16}, TN{700, 64}}) {
+      const auto scores = MakeScores(rng, Fill::kFewLevels, s.T, s.N);
+      const int64_t C = rng.Int(1, s.T - 1);
+      SCOPED_TRACE("T=" + std::to_string(s.T) + " N=" + std::to_string(s.N) +
+                   " C=" + std::to_string(C));
+      std::vector<int64_t> want_ids;
+      std::vector<float> want_vals;
+      oracle::TopCCols(scores.data(), s.T, s.N, C, &want_ids, &want_vals);
+      ForEachThreadCount({1, 2, 3, 4}, [&](int32_t threads) {
+        ForEachTarget([&](const std::string&) {
+          std::vector<int64_t> ids(static_cast<size_t>(s.N * C), -1);
+          std::vector<float> vals(static_cast<size_t>(s.N * C), -5.0f);
+          ASSERT_EQ(usmoe_topc_cols(scores.data(), s.T, s.N, C, ids.data(), vals.data()),
+                    USMOE_STATUS_SUCCESS)
+              << usmoe_last_error();
+          EXPECT_EQ(ids, want_ids) << "threads=" << threads;
+          EXPECT_EQ(vals, want_vals) << "threads=" << threads;
+        });
+      });
+    }
+  });
+}
+
 void CheckGlobal(const std::vector<float>& v, int64_t c) {
   const int64_t n = static_cast<int64_t>(v.size());
   const auto want = oracle::TopCGlobal(v.data(), n, c);

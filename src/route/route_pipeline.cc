@@ -143,16 +143,14 @@ void SelectTokenChoice(const RouterSpec& spec, const float* U, int64_t T,
 }
 
 // Each expert's column of valid rows is copied out (a transpose of the
-// group), then selected exactly: a binned threshold (topc_binned.cc), then
-// an ascending compaction, which yields tokens already in plan order.
+// group), then selected exactly (select_columns.h): the winners come out as
+// ascending valid positions, which is plan order.
 // (Selecting column-wise straight from the row-major block, vectors across
 // columns, measured 1.7x slower: each row's 16 bins must be extracted lane
 // by lane to reach 16 different histograms.)
 void SelectExpertChoice(const RouterSpec& spec, const float* U, const int64_t* offsets,
                         int64_t G, const uint8_t* valid, RouteScratch* s) {
   const int64_t N = spec.num_experts;
-  const int threads = NumThreads();
-  if (static_cast<int64_t>(s->topc.size()) < threads) s->topc.resize(threads);
   uint8_t* sel = s->selected.data();
   for (int64_t g = 0; g < G; ++g) {
     const int64_t r0 = offsets[g], rows = offsets[g + 1] - r0;
@@ -168,19 +166,11 @@ void SelectExpertChoice(const RouterSpec& spec, const float* U, const int64_t* o
       for (int64_t i = 0; i < tv; ++i) std::memset(sel + s->row_of[i] * N, 1, N);
       continue;
     }
-    s->columns.resize(N * tv);
-    float* cols = s->columns.data();
-    GatherColumns(U, N, s->row_of.data(), tv, cols);
-    s->picked.resize(static_cast<size_t>(threads) * (tv + 64));
-#pragma omp parallel for schedule(dynamic) num_threads(threads) if (rows * N > (1 << 15))
-    for (int64_t e = 0; e < N; ++e) {
-      const int me = omp_get_thread_num();
-      uint32_t* picked = s->picked.data() + me * (tv + 64);
-      const float* col = cols + e * tv;
-      const TopCThreshold th = FindTopCThresholdBinned(col, tv, cap, &s->topc[me].binned);
-      const int64_t m = CompactTopCIndices(col, tv, th, picked);
-      for (int64_t i = 0; i < m; ++i) sel[s->row_of[picked[i]] * N + e] = 1;
-    }
+    const int64_t* row_of = s->row_of.data();
+    SelectColumns(U, N, row_of, tv, cap, &s->ec,
+                  [=](int, int64_t e, const float*, const uint32_t* picked, int64_t m) {
+                    for (int64_t i = 0; i < m; ++i) sel[row_of[picked[i]] * N + e] = 1;
+                  });
   }
 }
 

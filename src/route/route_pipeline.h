@@ -9,6 +9,7 @@
 
 #include "src/plan/plan_build.h"
 #include "src/plan/plan_data.h"
+#include "src/select/select_columns.h"
 #include "src/select/topc_global.h"
 
 namespace usmoe {
@@ -35,7 +36,7 @@ struct RouteScratch {
   std::vector<float> logits;
   std::vector<float> scores;
   std::vector<uint8_t> selected;
-  std::vector<float> columns;       // EC: the group transposed, valid rows only
+  ColumnSelectScratch ec;           // EC: the group's columns and per-thread buffers
   std::vector<int64_t> row_of;      // EC: valid index -> token row
   std::vector<uint32_t> keys;
   std::vector<TopCScratch> topc;   // one per thread

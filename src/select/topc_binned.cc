@@ -28,11 +28,23 @@ namespace usmoe {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+// Two accumulators each: one chain of min/max waits on its latency every
+// vector, and a column (16 KB) is in L1, where loads are not the limit.
 void MinMax(const float* HWY_RESTRICT v, int64_t n, float* mn, float* mx) {
   const hn::ScalableTag<float> d;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
   auto vmin = hn::Set(d, HUGE_VALF), vmax = hn::Set(d, -HUGE_VALF);
+  auto vmin2 = vmin, vmax2 = vmax;
   int64_t i = 0;
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {
+    const auto x = hn::LoadU(d, v + i), y = hn::LoadU(d, v + i + lanes);
+    vmin = hn::Min(vmin, x);
+    vmax = hn::Max(vmax, x);
+    vmin2 = hn::Min(vmin2, y);
+    vmax2 = hn::Max(vmax2, y);
+  }
+  vmin = hn::Min(vmin, vmin2);
+  vmax = hn::Max(vmax, vmax2);
   for (; i + lanes <= n; i += lanes) {
     const auto x = hn::LoadU(d, v + i);
     vmin = hn::Min(vmin, x);
@@ -154,8 +166,11 @@ TopCThreshold BinnedThreshold(const float* v, int64_t n, int64_t c, float lo, fl
     th.ties = c;
     return th;
   }
+  // About 8 values per bin: clearing and scanning more counts cost more
+  // than the exact select of a slightly fuller threshold bin saves (EC
+  // 4096x64, 1 thread: 2 values per bin 202 us, 8 per bin 166 us).
   int64_t nb = 16;
-  while (nb < kMaxBins && nb < n / 2) nb *= 2;
+  while (nb < kMaxBins && nb < n / 8) nb *= 2;
   const float range = hi - lo;
   const float scale = static_cast<float>(nb) / range;
   // An infinite range or scale (infinities, huge spans, subnormal spans)
@@ -215,11 +230,11 @@ TopCThreshold FindTopCThresholdBinned(const float* v, int64_t n, int64_t c, Binn
       }
     }
     if (ca < n) {
+      // The subset's range is within [a, hi] (hi, the column's maximum, is
+      // in it): bin over that without another MinMax pass.
       s->top.resize(ca + kSlack);
-      const float* top = s->top.data();
       const int64_t m = HWY_DYNAMIC_DISPATCH(CollectAtLeast)(v, n, a, s->top.data());
-      HWY_DYNAMIC_DISPATCH(MinMax)(top, m, &lo, &hi);
-      return BinnedThreshold(top, m, c, lo, hi, s);
+      return BinnedThreshold(s->top.data(), m, c, a, hi, s);
     }
   }
   return BinnedThreshold(v, n, c, lo, hi, s);

@@ -101,8 +101,8 @@ int64_t CompactIndices(const float* HWY_RESTRICT v, int64_t n, float kf, int64_t
 // Blocked by 16 rows so each column's writes are contiguous runs (a naive
 // column-at-a-time copy touches a new page per element); on AVX-512 each
 // 16x16 tile goes through a register transpose.
-void GatherColumnsVec(const float* HWY_RESTRICT src, int64_t n, const int64_t* rows, int64_t m,
-                      float* HWY_RESTRICT cols) {
+void GatherColumnsVec(const float* HWY_RESTRICT src, int64_t stride, const int64_t* rows,
+                      int64_t m, int64_t n, float* HWY_RESTRICT cols, int64_t ld) {
   constexpr int64_t kBlock = 16;
   for (int64_t i0 = 0; i0 < m; i0 += kBlock) {
     const int64_t i1 = std::min(m, i0 + kBlock);
@@ -114,16 +114,16 @@ void GatherColumnsVec(const float* HWY_RESTRICT src, int64_t n, const int64_t* r
       for (; e0 + kBlock <= n; e0 += kBlock) {
         hn::Vec<decltype(di)> r[kBlock];
         for (int64_t i = 0; i < kBlock; ++i)
-          r[i] = hn::LoadU(di, s32 + (rows ? rows[i0 + i] : i0 + i) * n + e0);
+          r[i] = hn::LoadU(di, s32 + (rows ? rows[i0 + i] : i0 + i) * stride + e0);
         Transpose16x16(r);
         for (int64_t j = 0; j < kBlock; ++j)
-          hn::StoreU(r[j], di, reinterpret_cast<int32_t*>(cols) + (e0 + j) * m + i0);
+          hn::StoreU(r[j], di, reinterpret_cast<int32_t*>(cols) + (e0 + j) * ld + i0);
       }
     }
 #endif
     for (int64_t e = e0; e < n; ++e) {
-      float* dst = cols + e * m;
-      for (int64_t i = i0; i < i1; ++i) dst[i] = src[(rows ? rows[i] : i) * n + e];
+      float* dst = cols + e * ld;
+      for (int64_t i = i0; i < i1; ++i) dst[i] = src[(rows ? rows[i] : i) * stride + e];
     }
   }
 }
@@ -229,8 +229,15 @@ TopCThreshold FindTopCThresholdSampled(const float* v, int64_t n, int64_t c, Top
   return FindTopCThresholdBinned(cur, cur_n, need, &s->binned);
 }
 
-void GatherColumns(const float* src, int64_t n, const int64_t* rows, int64_t m, float* cols) {
-  HWY_DYNAMIC_DISPATCH(GatherColumnsVec)(src, n, rows, m, cols);
+void GatherColumns(const float* src, int64_t stride, const int64_t* rows, int64_t m, int64_t n,
+                   float* cols, int64_t ld) {
+  HWY_DYNAMIC_DISPATCH(GatherColumnsVec)(src, stride, rows, m, n, cols, ld);
+}
+
+int64_t GatherColumnStride(int64_t m) {
+  int64_t ld = (m + 15) / 16 * 16;
+  if (ld % 256 == 0) ld += 16;
+  return ld;
 }
 
 int64_t CompactTopCIndices(const float* v, int64_t n, TopCThreshold th, uint32_t* out) {
