@@ -3,6 +3,8 @@
 // read + scores written (8 bytes per cell).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "bench_util.h"
@@ -41,6 +43,29 @@ void BM_Scores_UnifiedSoftmaxTokens(benchmark::State& st) {
   RunScores(st, 0.5, USMOE_EXPERT_SCORE_SOFTMAX_TOKENS);
 }
 BENCHMARK(BM_Scores_UnifiedSoftmaxTokens)->Apply(ShapesAndThreads)->UseRealTime();
+
+// The floor the issue measures scores against: L read and U written once,
+// nothing computed (a copy, split over the same threads as usmoe_scores).
+// Same bytes/s counter; the ratio BM_Scores_* / BM_Stream_LtoU is the
+// "within 2x of streaming L in and U out" figure.
+void BM_Stream_LtoU(benchmark::State& st) {
+  const int64_t T = st.range(0), N = st.range(1);
+  const int threads = static_cast<int>(st.range(2));
+  const std::vector<float>& L = Logits(T, N);
+  std::vector<float> U(size_t(T * N));
+  const int64_t per = (T + threads - 1) / threads;
+  for (auto _ : st) {
+#pragma omp parallel for num_threads(threads) if (threads > 1)
+    for (int p = 0; p < threads; ++p) {
+      const int64_t t0 = std::min(T, p * per), t1 = std::min(T, t0 + per);
+      std::memcpy(U.data() + t0 * N, L.data() + t0 * N, sizeof(float) * size_t((t1 - t0) * N));
+    }
+    benchmark::DoNotOptimize(U.data());
+    benchmark::ClobberMemory();
+  }
+  SetRates(st, double(T * N), 8.0 * T * N);
+}
+BENCHMARK(BM_Stream_LtoU)->Apply(ShapesAndThreads)->UseRealTime();
 
 // Baseline: scalar loop with std::exp, alpha 0.5 sigmoid, one thread.
 void BM_Scalar_UnifiedSigmoid(benchmark::State& st) {

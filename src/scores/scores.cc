@@ -76,21 +76,24 @@ HWY_INLINE double FixedOrderSum(const float* HWY_RESTRICT v, int64_t n) {
   for (int j = 0; i < n; ++i, ++j) sum[j] += static_cast<double>(v[i]);
   // A pairwise fold: the same fixed order as a sequential one, but a chain
   // of 4 dependent adds per row instead of 16 (which, at N = 64, cost as much
-  // as the row's exponentials).
-  for (int w = 8; w >= 1; w /= 2)
-    for (int j = 0; j < w; ++j) sum[j] += sum[j + w];
-  return sum[0];
+  // as the row's exponentials). Spelled out level by level into locals: a
+  // loop folding sum[] in place kept the partials on the stack.
+  double a[8], b[4];
+  for (int j = 0; j < 8; ++j) a[j] = sum[j] + sum[j + 8];
+  for (int j = 0; j < 4; ++j) b[j] = a[j] + a[j + 4];
+  return (b[0] + b[2]) + (b[1] + b[3]);
 }
 
 // One row: U = (1-α)·softmax(row) + α·sigmoid(row)·2/N (sigmoid term only if
-// with_sigmoid). The unnormalised exponentials are parked in u between passes.
+// with_sigmoid), in three steps: the row maximum, the exponentials (parked
+// in u) and their sum, then the scaling. ScoreRowsT runs each step over a
+// few rows before the next: a row of 64 is a short chain of dependent
+// reductions (max, sum, fold, division), and rows in step let those chains
+// overlap instead of waiting one after another.
 template <class D>
-void ScoreRowT(D d, const float* HWY_RESTRICT x, int64_t n, float alpha, bool with_sigmoid,
-               float* HWY_RESTRICT u) {
-  const hn::CappedTag<float, 1> d1;
+float RowMax(D d, const float* HWY_RESTRICT x, int64_t n) {
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
   const int64_t n_main = n - n % lanes;
-
   float mx = x[0];
   if (n_main > 0) {
     auto vmax = hn::LoadU(d, x);
@@ -98,14 +101,28 @@ void ScoreRowT(D d, const float* HWY_RESTRICT x, int64_t n, float alpha, bool wi
     mx = std::max(mx, hn::GetLane(hn::MaxOfLanes(d, vmax)));
   }
   for (int64_t i = n_main; i < n; ++i) mx = std::max(mx, x[i]);
+  return mx;
+}
 
+template <class D>
+double RowExp(D d, const float* HWY_RESTRICT x, int64_t n, float mx, float* HWY_RESTRICT u) {
+  const hn::CappedTag<float, 1> d1;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t n_main = n - n % lanes;
   const auto vm = hn::Set(d, mx);
   for (int64_t i = 0; i < n_main; i += lanes)
     hn::StoreU(ExpDiff(d, hn::LoadU(d, x + i), vm), d, u + i);
   for (int64_t i = n_main; i < n; ++i)
     u[i] = hn::GetLane(ExpDiff(d1, hn::Set(d1, x[i]), hn::Set(d1, mx)));
-  const double total = FixedOrderSum(u, n);
+  return FixedOrderSum(u, n);
+}
 
+template <class D>
+void RowFinish(D d, const float* HWY_RESTRICT x, int64_t n, float alpha, bool with_sigmoid,
+               float mx, double total, float* HWY_RESTRICT u) {
+  const hn::CappedTag<float, 1> d1;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t n_main = n - n % lanes;
   const float ft_scale = static_cast<float>((1.0 - alpha) / total);
   const float fe_scale = alpha * (2.0f / static_cast<float>(n));
   const auto vft = hn::Set(d, ft_scale);
@@ -136,18 +153,38 @@ void ScoreRowT(D d, const float* HWY_RESTRICT x, int64_t n, float alpha, bool wi
   }
 }
 
+template <class D>
+void ScoreRowsT(D d, const float* HWY_RESTRICT x, int64_t rows, int64_t n, float alpha,
+                bool with_sigmoid, float* HWY_RESTRICT u) {
+  constexpr int64_t kStep = 4;
+  float mx[kStep];
+  double total[kStep];
+  for (int64_t r0 = 0; r0 < rows; r0 += kStep) {
+    const int64_t m = std::min(kStep, rows - r0);
+    const float* xr = x + r0 * n;
+    float* ur = u + r0 * n;
+    for (int64_t r = 0; r < m; ++r) mx[r] = RowMax(d, xr + r * n, n);
+    for (int64_t r = 0; r < m; ++r) total[r] = RowExp(d, xr + r * n, n, mx[r], ur + r * n);
+    for (int64_t r = 0; r < m; ++r)
+      RowFinish(d, xr + r * n, n, alpha, with_sigmoid, mx[r], total[r], ur + r * n);
+  }
+}
+
 // Rows shorter than a full vector (N = 8 under AVX-512) would otherwise go
 // through the one-lane tail; a narrower tag keeps them vectorised. Every
 // cell takes the same element-wise arithmetic whatever the tag.
-void ScoreRow(const float* HWY_RESTRICT x, int64_t n, float alpha, bool with_sigmoid,
-              float* HWY_RESTRICT u) {
+void ScoreRows(const float* HWY_RESTRICT x, int64_t rows, int64_t n, float alpha,
+               bool with_sigmoid, float* HWY_RESTRICT u) {
   const hn::ScalableTag<float> d;
-  if (n >= static_cast<int64_t>(hn::Lanes(d))) return ScoreRowT(d, x, n, alpha, with_sigmoid, u);
+  if (n >= static_cast<int64_t>(hn::Lanes(d)))
+    return ScoreRowsT(d, x, rows, n, alpha, with_sigmoid, u);
   const hn::CappedTag<float, 8> d8;
-  if (n >= static_cast<int64_t>(hn::Lanes(d8))) return ScoreRowT(d8, x, n, alpha, with_sigmoid, u);
+  if (n >= static_cast<int64_t>(hn::Lanes(d8)))
+    return ScoreRowsT(d8, x, rows, n, alpha, with_sigmoid, u);
   const hn::CappedTag<float, 4> d4;
-  if (n >= static_cast<int64_t>(hn::Lanes(d4))) return ScoreRowT(d4, x, n, alpha, with_sigmoid, u);
-  ScoreRowT(hn::CappedTag<float, 1>(), x, n, alpha, with_sigmoid, u);
+  if (n >= static_cast<int64_t>(hn::Lanes(d4)))
+    return ScoreRowsT(d4, x, rows, n, alpha, with_sigmoid, u);
+  ScoreRowsT(hn::CappedTag<float, 1>(), x, rows, n, alpha, with_sigmoid, u);
 }
 
 // α·softmax over the valid rows of one group, per column, added to U.
@@ -186,7 +223,7 @@ void SoftmaxTokensColumns(D d, const float* HWY_RESTRICT L, int64_t rows, int64_
 // chunks it has just computed).
 void ComputeRowScores(const float* HWY_RESTRICT L, int64_t T, int64_t N, float alpha,
                       bool softmax_tokens, float* HWY_RESTRICT U) {
-  for (int64_t t = 0; t < T; ++t) ScoreRow(L + t * N, N, alpha, !softmax_tokens, U + t * N);
+  ScoreRows(L, T, N, alpha, !softmax_tokens, U);
 }
 
 void AddTokenSoftmax(const float* HWY_RESTRICT L, int64_t T, int64_t N, float alpha,
@@ -218,8 +255,14 @@ void ComputeScores(const float* HWY_RESTRICT L, int64_t T, int64_t N, float alph
                    bool softmax_tokens, const int64_t* group_offsets, int64_t G,
                    const uint8_t* valid, float* HWY_RESTRICT U) {
   const bool with_sigmoid = !softmax_tokens;
+  // Static blocks of 64 rows (whole steps of ScoreRowsT), dealt evenly.
+  constexpr int64_t kBlock = 64;
+  const int64_t blocks = (T + kBlock - 1) / kBlock;
 #pragma omp parallel for schedule(static) num_threads(NumThreads()) if (T * N > (1 << 15))
-  for (int64_t t = 0; t < T; ++t) ScoreRow(L + t * N, N, alpha, with_sigmoid, U + t * N);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t t0 = b * kBlock, rows = std::min(kBlock, T - t0);
+    ScoreRows(L + t0 * N, rows, N, alpha, with_sigmoid, U + t0 * N);
+  }
   if (softmax_tokens) AddTokenSoftmax(L, T, N, alpha, group_offsets, G, valid, U);
 }
 
