@@ -154,7 +154,10 @@ typedef int32_t usmoe_activation;
  *     32 / 512 tokens against 3.9 / 24.0 / 134 ms for ONEDNN; with f32
  *     weights both are within 15 % at T = 32 and 512 (DRAM- and FMA-bound)
  *     and HIGHWAY is 1.3-1.6x faster at T = 1 (oneDNN's one-row kernels
- *     stream weights more slowly).
+ *     stream weights more slowly). On a faster host (twice the FMA rate)
+ *     ONEDNN led by 5-16 % (README.md); AUTO still avoids its primitive
+ *     creation on the first call for each row count (0.3-0.6 s at T = 512).
+ *     Pick ONEDNN explicitly where that cost is paid once.
  * Every backend gives results that do not depend on the thread count. */
 typedef int32_t usmoe_backend;
 #define USMOE_BACKEND_AUTO 0
