@@ -21,6 +21,8 @@ struct ColumnSelectScratch {
   std::vector<float> columns;         // transposed columns, GatherColumnStride apart
   std::vector<BinnedScratch> binned;  // one per thread
   std::vector<uint32_t> picked;       // one slice of m + 64 per thread
+  std::vector<float> col_min, col_max;  // every column's extremes (from the transpose)
+  std::vector<float> part_ext;          // per row-block part: its minima, then maxima
 };
 
 // For each column e < n of the m rows row(i) = rows[i] (or i when rows is
@@ -53,14 +55,21 @@ void SelectColumns(const float* src, int64_t n, const int64_t* rows, int64_t m, 
   if (s->columns.size() < buffers * buf) s->columns.resize(buffers * buf);
   if (static_cast<int>(s->binned.size()) < threads) s->binned.resize(threads);
   if (s->picked.size() < threads * slice) s->picked.resize(threads * slice);
+  if (static_cast<int64_t>(s->col_min.size()) < n) {
+    s->col_min.resize(n);
+    s->col_max.resize(n);
+  }
   // The workers use these pointers, not s: a caller's thread_local scratch
   // named inside the region would be each worker's own.
   float* const columns = s->columns.data();
   BinnedScratch* const binned = s->binned.data();
   uint32_t* const picked = s->picked.data();
+  float* const col_min = s->col_min.data();
+  float* const col_max = s->col_max.data();
   const auto select = [&](int me, int64_t e, const float* col) {
     uint32_t* pk = picked + me * slice;
-    const TopCThreshold th = FindTopCThresholdBinned(col, m, cap, &binned[me]);
+    const TopCThreshold th =
+        FindTopCThresholdBinned(col, m, cap, col_min[e], col_max[e], &binned[me]);
     const int64_t count = CompactTopCIndices(col, m, th, pk);
     emit(me, e, col, pk, count);
   };
@@ -70,20 +79,31 @@ void SelectColumns(const float* src, int64_t n, const int64_t* rows, int64_t m, 
       const int me = omp_get_thread_num();
       const int64_t e0 = strip * kStrip, w = std::min(kStrip, n - e0);
       float* cols = columns + me * buf;
-      GatherColumns(src + e0, n, rows, m, w, cols, ld);
+      GatherColumns(src + e0, n, rows, m, w, cols, ld, col_min + e0, col_max + e0);
       for (int64_t j = 0; j < w; ++j) select(me, e0 + j, cols + j * ld);
     }
     return;
   }
   // Few wide columns (n <= 16 · threads): transpose by row blocks, then
   // select by column, both shared out.
+  // Each part's extremes go to its own slot, merged afterwards.
   const int64_t chunk = ((m + threads - 1) / threads + 15) / 16 * 16;
   const int64_t parts = (m + chunk - 1) / chunk;
+  s->part_ext.resize(static_cast<size_t>(2 * parts * n));
+  float* const ext = s->part_ext.data();
 #pragma omp parallel for num_threads(threads)
   for (int64_t p = 0; p < parts; ++p) {
     const int64_t i0 = p * chunk, i1 = std::min(m, i0 + chunk);
     GatherColumns(rows ? src : src + i0 * n, n, rows ? rows + i0 : nullptr, i1 - i0, n,
-                  columns + i0, ld);
+                  columns + i0, ld, ext + 2 * p * n, ext + (2 * p + 1) * n);
+  }
+  for (int64_t e = 0; e < n; ++e) {
+    col_min[e] = ext[e];
+    col_max[e] = ext[n + e];
+    for (int64_t p = 1; p < parts; ++p) {
+      col_min[e] = std::min(col_min[e], ext[2 * p * n + e]);
+      col_max[e] = std::max(col_max[e], ext[(2 * p + 1) * n + e]);
+    }
   }
 #pragma omp parallel for schedule(dynamic) num_threads(threads)
   for (int64_t e = 0; e < n; ++e) select(omp_get_thread_num(), e, columns + e * ld);

@@ -209,6 +209,11 @@ TopCThreshold BinnedThreshold(const float* v, int64_t n, int64_t c, float lo, fl
 TopCThreshold FindTopCThresholdBinned(const float* v, int64_t n, int64_t c, BinnedScratch* s) {
   float lo, hi;
   HWY_DYNAMIC_DISPATCH(MinMax)(v, n, &lo, &hi);
+  return FindTopCThresholdBinned(v, n, c, lo, hi, s);
+}
+
+TopCThreshold FindTopCThresholdBinned(const float* v, int64_t n, int64_t c, float lo, float hi,
+                                      BinnedScratch* s) {
   // A small budget (EC: k/N of the column) needs only the top of the column:
   // bisect the value range with vector counts until at most 3c values are
   // >= the cut, then bin only those. The scalar histogram increments were

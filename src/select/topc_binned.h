@@ -22,6 +22,9 @@ struct BinnedScratch {
 // the selection takes. 1 <= c <= n < 2^32. No NaN in values.
 TopCThreshold FindTopCThresholdBinned(const float* values, int64_t n, int64_t c,
                                       BinnedScratch* scratch);
+// The same, given the array's minimum lo and maximum hi (saves a pass).
+TopCThreshold FindTopCThresholdBinned(const float* values, int64_t n, int64_t c, float lo,
+                                      float hi, BinnedScratch* scratch);
 
 }  // namespace usmoe
 

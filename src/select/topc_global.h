@@ -32,9 +32,10 @@ int64_t CompactTopCIndices(const float* values, int64_t n, TopCThreshold th, uin
 
 // cols[e·ld + i] = src[row(i)·stride + e] for e < n and i < m, where
 // row(i) = rows[i], or i when rows is null: n columns of the selected rows,
-// ld apart (ld >= m).
+// ld apart (ld >= m); col_min[e] and col_max[e] receive each column's
+// extremes (n entries each; no NaN in the block).
 void GatherColumns(const float* src, int64_t stride, const int64_t* rows, int64_t m, int64_t n,
-                   float* cols, int64_t ld);
+                   float* cols, int64_t ld, float* col_min, float* col_max);
 
 // The column stride GatherColumns should get for m rows: m rounded up to a
 // cache line, moved off multiples of 1 KB. With T = 4096 a plain stride is
