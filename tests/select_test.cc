@@ -121,6 +121,19 @@ TEST(TopKRows, MatchesOracleOnEveryTarget) {
   });
 }
 
+// usmoe_topc_cols on scores (T x N, capacity C) equals the oracle's ids
+// and values; `what` names the case in failure messages.
+void ExpectTopCColsMatch(const float* scores, int64_t T, int64_t N, int64_t C,
+                         const std::vector<int64_t>& want_ids,
+                         const std::vector<float>& want_vals, const std::string& what) {
+  std::vector<int64_t> ids(static_cast<size_t>(N * C), -1);
+  std::vector<float> vals(static_cast<size_t>(N * C), -5.0f);
+  ASSERT_EQ(usmoe_topc_cols(scores, T, N, C, ids.data(), vals.data()), USMOE_STATUS_SUCCESS)
+      << usmoe_last_error();
+  EXPECT_EQ(ids, want_ids) << what;
+  EXPECT_EQ(vals, want_vals) << what;
+}
+
 TEST(TopCCols, MatchesOracleOnEveryTarget) {
   ForEachSeed([&](uint64_t, Rng& rng) {
     for (const TN& s : kShapes)
@@ -133,13 +146,8 @@ TEST(TopCCols, MatchesOracleOnEveryTarget) {
           std::vector<float> want_vals;
           oracle::TopCCols(scores.data(), s.T, s.N, C, &want_ids, &want_vals);
           ForEachTarget([&](const std::string&) {
-            std::vector<int64_t> ids(static_cast<size_t>(s.N * C), -1);
-            std::vector<float> vals(static_cast<size_t>(s.N * C), -5.0f);
-            ASSERT_EQ(usmoe_topc_cols(scores.data(), s.T, s.N, C, ids.data(), vals.data()),
-                      USMOE_STATUS_SUCCESS)
-                << usmoe_last_error();
-            EXPECT_EQ(ids, want_ids) << "C=" << C;
-            EXPECT_EQ(vals, want_vals) << "C=" << C;
+            ExpectTopCColsMatch(scores.data(), s.T, s.N, C, want_ids, want_vals,
+                                "C=" + std::to_string(C));
           });
         }
       }
@@ -170,13 +178,7 @@ TEST(TopCCols, LongColumnsOfEveryKind) {
       std::vector<float> want_vals;
       oracle::TopCCols(s.data(), T, N, C, &want_ids, &want_vals);
       ForEachTarget([&](const std::string&) {
-        std::vector<int64_t> ids(static_cast<size_t>(N * C), -1);
-        std::vector<float> vals(static_cast<size_t>(N * C));
-        ASSERT_EQ(usmoe_topc_cols(s.data(), T, N, C, ids.data(), vals.data()),
-                  USMOE_STATUS_SUCCESS)
-            << usmoe_last_error();
-        EXPECT_EQ(ids, want_ids) << "C=" << C;
-        EXPECT_EQ(vals, want_vals) << "C=" << C;
+        ExpectTopCColsMatch(s.data(), T, N, C, want_ids, want_vals, "C=" + std::to_string(C));
       });
     }
   });
@@ -199,13 +201,8 @@ TEST(TopCCols, EveryThreadCountAndStripWidth) {
       oracle::TopCCols(scores.data(), s.T, s.N, C, &want_ids, &want_vals);
       ForEachThreadCount({1, 2, 3, 4}, [&](int32_t threads) {
         ForEachTarget([&](const std::string&) {
-          std::vector<int64_t> ids(static_cast<size_t>(s.N * C), -1);
-          std::vector<float> vals(static_cast<size_t>(s.N * C), -5.0f);
-          ASSERT_EQ(usmoe_topc_cols(scores.data(), s.T, s.N, C, ids.data(), vals.data()),
-                    USMOE_STATUS_SUCCESS)
-              << usmoe_last_error();
-          EXPECT_EQ(ids, want_ids) << "threads=" << threads;
-          EXPECT_EQ(vals, want_vals) << "threads=" << threads;
+          ExpectTopCColsMatch(scores.data(), s.T, s.N, C, want_ids, want_vals,
+                              "threads=" + std::to_string(threads));
         });
       });
     }

@@ -29,7 +29,8 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // Two accumulators each: one chain of min/max waits on its latency every
-// vector, and a column (16 KB) is in L1, where loads are not the limit.
+// vector, and the arrays this sees (the global select's last candidates)
+// are in cache, where loads are not the limit.
 void MinMax(const float* HWY_RESTRICT v, int64_t n, float* mn, float* mx) {
   const hn::ScalableTag<float> d;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
