@@ -51,7 +51,7 @@ void SelectColumns(const float* src, int64_t n, const int64_t* rows, int64_t m, 
   const int64_t width = by_strip ? std::min(n, kStrip) : n;  // columns per buffer
   const size_t buf = static_cast<size_t>(width * ld);
   const size_t slice = static_cast<size_t>(m + 64);
-  const int buffers = by_strip ? threads : 1;
+  const int buffers = by_strip && parallel ? threads : 1;  // one strip buffer per worker
   if (s->columns.size() < buffers * buf) s->columns.resize(buffers * buf);
   if (static_cast<int>(s->binned.size()) < threads) s->binned.resize(threads);
   if (s->picked.size() < threads * slice) s->picked.resize(threads * slice);

@@ -28,24 +28,11 @@ namespace usmoe {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Two accumulators each: one chain of min/max waits on its latency every
-// vector, and the arrays this sees (the global select's last candidates)
-// are in cache, where loads are not the limit.
 void MinMax(const float* HWY_RESTRICT v, int64_t n, float* mn, float* mx) {
   const hn::ScalableTag<float> d;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
   auto vmin = hn::Set(d, HUGE_VALF), vmax = hn::Set(d, -HUGE_VALF);
-  auto vmin2 = vmin, vmax2 = vmax;
   int64_t i = 0;
-  for (; i + 2 * lanes <= n; i += 2 * lanes) {
-    const auto x = hn::LoadU(d, v + i), y = hn::LoadU(d, v + i + lanes);
-    vmin = hn::Min(vmin, x);
-    vmax = hn::Max(vmax, x);
-    vmin2 = hn::Min(vmin2, y);
-    vmax2 = hn::Max(vmax2, y);
-  }
-  vmin = hn::Min(vmin, vmin2);
-  vmax = hn::Max(vmax, vmax2);
   for (; i + lanes <= n; i += lanes) {
     const auto x = hn::LoadU(d, v + i);
     vmin = hn::Min(vmin, x);
