@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "src/route/find_bad_value.h"
+#include "src/runtime/threads.h"
 #include "support/targets.h"
 
 namespace usmoe_test {
@@ -54,6 +55,37 @@ TEST(FindBadValue, MatchesPlainLoopOnEveryTarget) {
               << "n=" << n << " trial=" << trial;
         });
       }
+    }
+  });
+}
+
+TEST(FindBadValue, SplitOverThreadsFindsTheFirst) {
+  // Past ~1 MB the scan is split over the threads: the answer must still be
+  // the first bad value, wherever the ranges fall (1-3 threads, values
+  // planted in one range, in several, on a range's first and last cell).
+  const int64_t n = (int64_t{1} << 18) + 4097;
+  ForEachSeed([&](uint64_t, Rng& rng) {
+    std::vector<float> v = RandomFloats(rng, n, -3e38, 3e38);
+    for (int trial = 0; trial < 10; ++trial) {
+      std::vector<float> w = v;
+      const int planted = trial % 4;
+      for (int p = 0; p < planted; ++p) {
+        int64_t at = rng.Int(0, n - 1);
+        if (trial == 5) at = n / 2 + p;          // near the 2-thread boundary
+        if (trial == 6) at = (n / 3) * (p + 1);  // one per 3-thread range
+        if (trial == 9) at = n - 1 - p;          // last range's tail
+        w[at] = p % 2 ? std::numeric_limits<float>::infinity()
+                      : std::numeric_limits<float>::quiet_NaN();
+      }
+      const int64_t want_nan = OracleFirst(w, true), want_any = OracleFirst(w, false);
+      for (int threads : {1, 2, 3}) {
+        usmoe::SetNumThreads(threads);
+        EXPECT_EQ(usmoe::FindFirstNaN(w.data(), n), want_nan)
+            << "threads=" << threads << " trial=" << trial;
+        EXPECT_EQ(usmoe::FindFirstNonFinite(w.data(), n), want_any)
+            << "threads=" << threads << " trial=" << trial;
+      }
+      usmoe::SetNumThreads(0);
     }
   });
 }
