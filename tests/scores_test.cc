@@ -247,5 +247,43 @@ TEST(Scores, SigmoidIgnoresGroupsAndMask) {
   }
 }
 
+TEST(Scores, BitwiseIdenticalOnFmaTargets) {
+  // Every cell's arithmetic must depend on its own value and its row's (or
+  // column's) statistics only, never on which cells share its vector or fall
+  // in a vector tail: then every x86 target with FMA (AVX2 and both AVX-512)
+  // computes the same bits. Row lengths that are, and are not, multiples of
+  // 8 and 16; rows spanning 80 so some exponentials fall below 2^-80 (where
+  // the sigmoid takes its direct form) next to ordinary ones.
+  const int64_t kLengths[] = {3, 8, 16, 24, 40, 64, 100};
+  ForEachSeed([&](uint64_t, Rng& rng) {
+    for (int64_t N : kLengths) {
+      const int64_t T = 37;
+      auto L = RandomFloats(rng, T * N, -7.0, 7.0);
+      for (int64_t i = 0; i < T * N; i += 5) L[i] -= 75.0f;
+      for (int64_t t = 0; t < T; t += 3) L[t * N] = 65.0f;  // |max| > 60: direct form
+      for (double a : {0.0, 0.5})
+        for (auto es : kScores) {
+          std::vector<std::vector<float>> outs;
+          std::vector<std::string> names;
+          ForEachTarget([&](const std::string& name) {
+            if (name != "AVX2" && name != "AVX3" && name != "AVX3_DL") return;
+            std::vector<float> got(L.size());
+            ASSERT_EQ(usmoe_scores(L.data(), T, N, a, es, nullptr, 0, nullptr, got.data()),
+                      USMOE_STATUS_SUCCESS);
+            outs.push_back(got);
+            names.push_back(name);
+          });
+          for (size_t k = 1; k < outs.size(); ++k) {
+            int64_t differing = 0;
+            for (size_t i = 0; i < L.size(); ++i)
+              differing += std::memcmp(&outs[0][i], &outs[k][i], 4) != 0;
+            EXPECT_EQ(differing, 0) << names[0] << " vs " << names[k] << ", N=" << N
+                                    << " alpha=" << a << " expert_score=" << es;
+          }
+        }
+    }
+  });
+}
+
 }  // namespace
 }  // namespace usmoe_test

@@ -4,7 +4,7 @@
 // cell, tiny probabilities included. Two details make that hold in f32:
 //  - x - max is rounded; for x - max ≈ -80 that rounding alone is a 5e-6
 //    relative error after exp. We recover the rounding error r exactly
-//    (TwoSum) and apply exp(s + r) ≈ exp(s)·(1 + r).
+//    (TwoSum) and add it to the reduced argument of our exp (ExpDiff).
 //  - row sums use double partials in an order that does not depend on the
 //    vector width (see FixedOrderSum); column sums (over up to 32k tokens)
 //    use compensated (Neumaier) f32 accumulation, one chain per column.
@@ -98,7 +98,11 @@ HWY_INLINE double FoldPartials(const double* sum) {
 }
 
 // Σ v[i] in an order fixed by i alone: 16 partial sums (i mod 16), folded
-// in a fixed order. Plain C++ on purpose: each partial is one
+// in a fixed order; within each run of 32, v[i] + v[i+16] is added in f32
+// first (one rounding, 6e-8 relative: the sum then costs half the
+// conversions to double, which were a fifth of the softmax's time on Zen 5;
+// the exponentials are in [0, 1], so no cancellation). Plain C++ on
+// purpose: each partial is one
 // sequential chain, so the bits are the same whatever vector width the
 // compiler or the dispatched target uses, and the softmax denominator (hence
 // U, hence near-tie selections) does not depend on the SIMD target.
@@ -107,10 +111,26 @@ HWY_INLINE double FixedOrderSum(const float* HWY_RESTRICT v, int64_t n) {
   // elementwise loop the compiler vectorises.
   double sum[16] = {0};
   int64_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int j = 0; j < 16; ++j) sum[j] += static_cast<double>(v[i + j] + v[i + 16 + j]);
   for (; i + 16 <= n; i += 16)
     for (int j = 0; j < 16; ++j) sum[j] += static_cast<double>(v[i + j]);
   for (int j = 0; i < n; ++i, ++j) sum[j] += static_cast<double>(v[i]);
   return FoldPartials(sum);
+}
+
+// sigmoid(x) from p = exp(x - m) and q = exp(-m): p / (p + q), as accurate
+// as the direct form while p and q are normal floats; |m| < 60 (reuse) and
+// p >= 2^-80 ensure that, and other lanes take the direct form. The choice is
+// made per lane, so a cell's bits never depend on its vector neighbours (or
+// on the vector width).
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V SigmoidFromExp(D d, V p, V x, float q, bool reuse) {
+  if (!reuse) return Sigmoid(d, x);
+  const auto ok = hn::Ge(p, hn::Set(d, 0x1p-80f));
+  const V s = hn::Div(p, hn::Add(p, hn::Set(d, q)));
+  if (HWY_LIKELY(hn::AllTrue(d, ok))) return s;
+  return hn::IfThenElse(ok, s, Sigmoid(d, x));
 }
 
 // One row: U = (1-α)·softmax(row) + α·sigmoid(row)·2/N (sigmoid term only if
@@ -141,14 +161,25 @@ double RowExp(D d, const float* HWY_RESTRICT x, int64_t n, float mx, float* HWY_
   const auto vm = hn::Set(d, mx);
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
   if constexpr (hn::MaxLanes(D()) == 16) {
-    // A vector is exactly one round of FixedOrderSum's 16 partials: its
-    // lower and upper halves, widened, add to partials 0-7 and 8-15 in the
-    // same order, so the sum is accumulated while the exponentials are
-    // still in registers (bitwise the sum the plain loop computes).
+    // A vector is exactly one round of FixedOrderSum's 16 partials (two
+    // vectors added in f32, one run of 32): its lower and upper halves,
+    // widened, add to partials 0-7 and 8-15 in the same order, so the sum is
+    // accumulated while the exponentials are still in registers (bitwise
+    // the sum the plain loop computes).
     const hn::Full512<double> dd;
     const hn::Full256<float> dh;
     auto lo = hn::Zero(dd), hi = hn::Zero(dd);
-    for (int64_t i = 0; i < n_main; i += lanes) {
+    int64_t i = 0;
+    for (; i + 2 * lanes <= n_main; i += 2 * lanes) {
+      const auto p0 = ExpDiff(d, hn::LoadU(d, x + i), vm);
+      const auto p1 = ExpDiff(d, hn::LoadU(d, x + i + lanes), vm);
+      hn::StoreU(p0, d, u + i);
+      hn::StoreU(p1, d, u + i + lanes);
+      const auto p = hn::Add(p0, p1);
+      lo = hn::Add(lo, hn::PromoteTo(dd, hn::LowerHalf(dh, p)));
+      hi = hn::Add(hi, hn::PromoteTo(dd, hn::UpperHalf(dh, p)));
+    }
+    if (i < n_main) {
       const auto p = ExpDiff(d, hn::LoadU(d, x + i), vm);
       hn::StoreU(p, d, u + i);
       lo = hn::Add(lo, hn::PromoteTo(dd, hn::LowerHalf(dh, p)));
@@ -197,22 +228,18 @@ void RowFinish(D d, const float* HWY_RESTRICT x, int64_t n, float alpha, bool wi
   }
   const auto vfe = hn::Set(d, fe_scale);
   // sigmoid(x) = p / (p + q) with p = exp(x - m), already in u, and
-  // q = exp(-m): one division instead of a second exponential. It is as
-  // accurate as the direct form while p and q are normal floats; |m| < 60
-  // and p >= 2^-80 ensure that, and other vectors take the direct form.
+  // q = exp(-m): a reciprocal instead of a second exponential.
   const float q = hn::GetLane(hn::Exp(d1, hn::Set(d1, -mx)));
   const bool reuse = mx > -60.0f && mx < 60.0f;
-  const auto vq = hn::Set(d, q), tiny = hn::Set(d, 0x1p-80f);
   for (int64_t i = 0; i < n_main; i += lanes) {
     const auto p = hn::LoadU(d, u + i);
-    const auto ok = hn::Ge(p, tiny);
-    auto s = hn::Div(p, hn::Add(p, vq));
-    if (!reuse || !hn::AllTrue(d, ok)) s = Sigmoid(d, hn::LoadU(d, x + i));
+    const auto s = SigmoidFromExp(d, p, hn::LoadU(d, x + i), q, reuse);
     hn::StoreU(hn::MulAdd(p, vft, hn::Mul(s, vfe)), d, u + i);
   }
   for (int64_t i = n_main; i < n; ++i) {
-    const float s = hn::GetLane(Sigmoid(d1, hn::Set(d1, x[i])));
-    u[i] = u[i] * ft_scale + s * fe_scale;
+    const auto p = hn::Set(d1, u[i]);
+    const auto s = SigmoidFromExp(d1, p, hn::Set(d1, x[i]), q, reuse);
+    u[i] = hn::GetLane(hn::MulAdd(p, hn::Set(d1, ft_scale), hn::Mul(s, hn::Set(d1, fe_scale))));
   }
 }
 
