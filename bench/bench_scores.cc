@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "src/scores/scores.h"
 
 namespace usmoe_microbench {
 namespace {
@@ -43,6 +44,24 @@ void BM_Scores_UnifiedSoftmaxTokens(benchmark::State& st) {
   RunScores(st, 0.5, USMOE_EXPERT_SCORE_SOFTMAX_TOKENS);
 }
 BENCHMARK(BM_Scores_UnifiedSoftmaxTokens)->Apply(ShapesAndThreads)->UseRealTime();
+
+// The unified score kernel alone (alpha 0.5, sigmoid), as routing runs it
+// on logits it computed itself: no input scan, no argument checks. The
+// difference to BM_Scores_UnifiedSigmoid is usmoe_scores' NaN/Inf scan.
+void BM_ScoresKernel_UnifiedSigmoid(benchmark::State& st) {
+  const int64_t T = st.range(0), N = st.range(1);
+  ThreadScope threads(st.range(2));
+  const std::vector<float>& L = Logits(T, N);
+  std::vector<float> U(size_t(T * N));
+  const int64_t groups[2] = {0, T};
+  for (auto _ : st) {
+    usmoe::ComputeScores(L.data(), T, N, 0.5f, false, groups, 1, nullptr, U.data());
+    benchmark::DoNotOptimize(U.data());
+    benchmark::ClobberMemory();
+  }
+  SetRates(st, double(T * N), 8.0 * T * N);
+}
+BENCHMARK(BM_ScoresKernel_UnifiedSigmoid)->Apply(ShapesAndThreads)->UseRealTime();
 
 // The floor the issue measures scores against: L read and U written once,
 // nothing computed (a copy, split over the same threads as usmoe_scores).

@@ -87,7 +87,7 @@ namespace {
 // (routing checks its chunks from its workers), one thread scans it all:
 // the region's start-up would cost more than it saves.
 int64_t FindFirstSplit(int64_t (*scan)(const float*, int64_t), const float* v, int64_t n) {
-  constexpr int64_t kSerialMax = int64_t{1} << 18;
+  constexpr int64_t kSerialMax = int64_t{1} << 16;
   const int threads = NumThreads();
   if (threads < 2 || n <= kSerialMax || omp_in_parallel()) return scan(v, n);
   const int64_t per = ((n + threads - 1) / threads + 1023) / 1024 * 1024;
