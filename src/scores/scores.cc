@@ -293,7 +293,11 @@ void ScoreRowsT(D d, const float* HWY_RESTRICT x, int64_t rows, int64_t n, float
 // vector holds one expert of 16 rows, and every step is element-wise across
 // rows. The arithmetic is the row path's, cell by cell (the row path's
 // partial sums are one exponential each at n <= 16), so the bits are too.
-template <int kMax>  // n <= kMax: loops of fixed length keep p[] in registers
+// n <= kMax: loops of fixed length keep p[] in registers. kPairs (n = 8):
+// 16 rows are 8 whole vectors of two rows each, transposed as two 8x8
+// halves (the lanes then hold rows 0, 2, .., 14 and 1, 3, .., 15: every
+// step is element-wise, so the order does not matter).
+template <int kMax, bool kPairs>
 void ScoreRowsNarrowT(const float* HWY_RESTRICT x, int64_t rows, int64_t n, float alpha,
                       bool with_sigmoid, float* HWY_RESTRICT u) {
   const hn::Full512<float> d;
@@ -308,9 +312,14 @@ void ScoreRowsNarrowT(const float* HWY_RESTRICT x, int64_t rows, int64_t n, floa
   const V vfe = hn::Set(d, alpha * (2.0f / static_cast<float>(n)));
   for (int64_t r0 = 0; r0 + 16 <= rows; r0 += 16) {
     VI t[16];
-    for (int i = 0; i < 16; ++i)
-      t[i] = hn::BitCast(di, hn::MaskedLoad(live, d, x + (r0 + i) * n));
-    Transpose16x16(t);  // t[j]: expert j of the 16 rows (zero for j >= n)
+    if (kPairs) {
+      for (int k = 0; k < 8; ++k) t[k] = hn::BitCast(di, hn::LoadU(d, x + r0 * 8 + 16 * k));
+      Transpose8x8Halves(t);  // t[j]: expert j of the 16 rows
+    } else {
+      for (int i = 0; i < 16; ++i)
+        t[i] = hn::BitCast(di, hn::MaskedLoad(live, d, x + (r0 + i) * n));
+      Transpose16x16(t);  // t[j]: expert j of the 16 rows (zero for j >= n)
+    }
     V mx = hn::BitCast(d, t[0]);
     HWY_UNROLL(16)
     for (int j = 1; j < kMax; ++j)
@@ -359,17 +368,23 @@ void ScoreRowsNarrowT(const float* HWY_RESTRICT x, int64_t rows, int64_t n, floa
         t[j] = hn::BitCast(di, hn::MulAdd(p[j], ft, hn::Mul(sj, vfe)));
       }
     }
-    // Lanes past n hold garbage the store below leaves out.
-    Transpose16x16(t);
-    for (int i = 0; i < 16; ++i)
-      hn::BlendedStore(hn::BitCast(d, t[i]), live, d, u + (r0 + i) * n);
+    if (kPairs) {
+      Transpose8x8Halves(t);
+      for (int k = 0; k < 8; ++k) hn::StoreU(hn::BitCast(d, t[k]), d, u + r0 * 8 + 16 * k);
+    } else {
+      // Lanes past n hold garbage the store below leaves out.
+      Transpose16x16(t);
+      for (int i = 0; i < 16; ++i)
+        hn::BlendedStore(hn::BitCast(d, t[i]), live, d, u + (r0 + i) * n);
+    }
   }
 }
 
 void ScoreRowsNarrow(const float* HWY_RESTRICT x, int64_t rows, int64_t n, float alpha,
                      bool with_sigmoid, float* HWY_RESTRICT u) {
-  if (n <= 8) return ScoreRowsNarrowT<8>(x, rows, n, alpha, with_sigmoid, u);
-  ScoreRowsNarrowT<16>(x, rows, n, alpha, with_sigmoid, u);
+  if (n == 8) return ScoreRowsNarrowT<8, true>(x, rows, n, alpha, with_sigmoid, u);
+  if (n < 8) return ScoreRowsNarrowT<8, false>(x, rows, n, alpha, with_sigmoid, u);
+  ScoreRowsNarrowT<16, false>(x, rows, n, alpha, with_sigmoid, u);
 }
 #endif
 

@@ -57,6 +57,44 @@ HWY_INLINE void Transpose16x16(hwy::HWY_NAMESPACE::Vec<hwy::HWY_NAMESPACE::Scala
     r[j + 12] = hn::ConcatUpperUpper(d, p3, p1);
   }
 }
+
+// Two 8x8 transposes at once, one in each 256-bit half: r[k]'s lower half is
+// row k of a matrix A and its upper half row k of B; on return r[j] holds
+// column j of A (lower half) and of B (upper half). Its own inverse. A block of 16 rows of 8 scores (N = 8) is 8 vectors of
+// two rows each; this turns them expert-major in 32 operations where the
+// 16x16 transpose of padded rows takes 80.
+HWY_INLINE void Transpose8x8Halves(
+    hwy::HWY_NAMESPACE::Vec<hwy::HWY_NAMESPACE::ScalableTag<int32_t>>* r) {
+  namespace hn = hwy::HWY_NAMESPACE;
+  const hn::ScalableTag<int32_t> d;
+  const hn::Repartition<int64_t, decltype(d)> d64;
+  using V = hn::Vec<decltype(d)>;
+  // Blocks (b0, b0, b2, b2) and (b1, b1, b3, b3) of a vector.
+  HWY_ALIGN static constexpr int32_t kEven[16] = {0, 1, 2, 3, 0, 1, 2, 3,
+                                                  8, 9, 10, 11, 8, 9, 10, 11};
+  HWY_ALIGN static constexpr int32_t kOdd[16] = {4, 5, 6, 7, 4, 5, 6, 7,
+                                                 12, 13, 14, 15, 12, 13, 14, 15};
+  const auto even = hn::SetTableIndices(d, kEven);
+  const auto odd = hn::SetTableIndices(d, kOdd);
+  V t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = hn::InterleaveLower(d, r[i], r[i + 1]);
+    t[i + 1] = hn::InterleaveUpper(d, r[i], r[i + 1]);
+  }
+  // u[j] (j < 4), block b: column j + 4·(b odd) of rows 0-3 (u[j + 4]: 4-7).
+  for (int g = 0; g < 8; g += 4) {
+    const auto a0 = hn::BitCast(d64, t[g]), a1 = hn::BitCast(d64, t[g + 1]);
+    const auto a2 = hn::BitCast(d64, t[g + 2]), a3 = hn::BitCast(d64, t[g + 3]);
+    u[g + 0] = hn::BitCast(d, hn::InterleaveLower(d64, a0, a2));
+    u[g + 1] = hn::BitCast(d, hn::InterleaveUpper(d64, a0, a2));
+    u[g + 2] = hn::BitCast(d, hn::InterleaveLower(d64, a1, a3));
+    u[g + 3] = hn::BitCast(d, hn::InterleaveUpper(d64, a1, a3));
+  }
+  for (int j = 0; j < 4; ++j) {
+    r[j] = hn::OddEvenBlocks(hn::TableLookupLanes(u[j + 4], even), u[j]);
+    r[j + 4] = hn::OddEvenBlocks(u[j + 4], hn::TableLookupLanes(u[j], odd));
+  }
+}
 #endif
 
 }  // namespace HWY_NAMESPACE
