@@ -370,7 +370,12 @@ USMOE_API usmoe_status usmoe_logits(const void* x, const void* w,
 
 /* scores: U = (1-alpha)·softmax_experts(L) + alpha·f_e(L), T×N f32.
  * group_sizes / num_groups / valid_mask as in usmoe_route (they matter only
- * for SOFTMAX_TOKENS; padding rows get U = (1-alpha)·f_t with f_e = 0). */
+ * for SOFTMAX_TOKENS; padding rows get U = (1-alpha)·f_t with f_e = 0).
+ * Every cell is within 1e-6 relative (plus 1e-12 absolute) of the same
+ * formula in double precision; exp(L - row max) below 2^-125 is taken as 0.
+ * The bits do not depend on the thread count, and are the same on every x86
+ * target with FMA (AVX2, AVX-512). NaN or ±Inf in logits: NON_FINITE_INPUT,
+ * scores untouched. */
 USMOE_API usmoe_status usmoe_scores(const float* logits, int64_t num_tokens,
                                     int64_t num_experts, double alpha,
                                     usmoe_expert_score expert_score,
