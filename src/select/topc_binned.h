@@ -15,9 +15,9 @@ struct BinnedScratch {
   std::vector<float> members;   // the threshold bin's values
   std::vector<float> work;      // nth_element's copy of them
   std::vector<float> top;       // the values above a cut, when c is small
-  // The cut the last call of the same n and c settled on: the next call's
-  // first guess (EC columns of one block look alike). Speed only: the
-  // result never depends on it.
+  // The first cut to try in the next call of the same n and c: the value of
+  // rank ~1.7c in the last such array (EC columns of one block look alike).
+  // Speed only: the result never depends on it.
   float hint = 0.0f;
   int64_t hint_n = -1, hint_c = -1;
 };
