@@ -21,30 +21,39 @@ namespace usmoe {
 namespace HWY_NAMESPACE {
 
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// The first two rounds of both transposes below: for each group of 4 rows
+// r[4g..4g+3] (kRows / 4 groups), the 4x4 transpose inside every 128-bit
+// block, by 32-bit then 64-bit interleaves: u[4g + j], block b, holds lane
+// 4b + j of those 4 rows.
+template <int kRows>
+HWY_INLINE void Transpose4x4InBlocks(
+    const hwy::HWY_NAMESPACE::Vec<hwy::HWY_NAMESPACE::ScalableTag<int32_t>>* r,
+    hwy::HWY_NAMESPACE::Vec<hwy::HWY_NAMESPACE::ScalableTag<int32_t>>* u) {
+  namespace hn = hwy::HWY_NAMESPACE;
+  const hn::ScalableTag<int32_t> d;
+  const hn::Repartition<int64_t, decltype(d)> d64;
+  for (int g = 0; g < kRows; g += 4) {
+    const auto t0 = hn::BitCast(d64, hn::InterleaveLower(d, r[g], r[g + 1]));
+    const auto t1 = hn::BitCast(d64, hn::InterleaveUpper(d, r[g], r[g + 1]));
+    const auto t2 = hn::BitCast(d64, hn::InterleaveLower(d, r[g + 2], r[g + 3]));
+    const auto t3 = hn::BitCast(d64, hn::InterleaveUpper(d, r[g + 2], r[g + 3]));
+    u[g + 0] = hn::BitCast(d, hn::InterleaveLower(d64, t0, t2));
+    u[g + 1] = hn::BitCast(d, hn::InterleaveUpper(d64, t0, t2));
+    u[g + 2] = hn::BitCast(d, hn::InterleaveLower(d64, t1, t3));
+    u[g + 3] = hn::BitCast(d, hn::InterleaveUpper(d64, t1, t3));
+  }
+}
+
 // r[i] holds row i on entry and column i on return.
 HWY_INLINE void Transpose16x16(hwy::HWY_NAMESPACE::Vec<hwy::HWY_NAMESPACE::ScalableTag<int32_t>>* r) {
   namespace hn = hwy::HWY_NAMESPACE;
   const hn::ScalableTag<int32_t> d;
-  const hn::Repartition<int64_t, decltype(d)> d64;
   using V = hn::Vec<decltype(d)>;
   HWY_ALIGN static constexpr int32_t kSwap[16] = {4, 5, 6, 7, 0, 1, 2, 3,
                                                   12, 13, 14, 15, 8, 9, 10, 11};
   const auto swap = hn::SetTableIndices(d, kSwap);
-  V t[16], u[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = hn::InterleaveLower(d, r[i], r[i + 1]);
-    t[i + 1] = hn::InterleaveUpper(d, r[i], r[i + 1]);
-  }
-  // u[4g + j]: block b holds column j + 4b of rows 4g..4g+3.
-  for (int g = 0; g < 4; ++g) {
-    const V* tg = t + 4 * g;
-    const auto a0 = hn::BitCast(d64, tg[0]), a1 = hn::BitCast(d64, tg[1]);
-    const auto a2 = hn::BitCast(d64, tg[2]), a3 = hn::BitCast(d64, tg[3]);
-    u[4 * g + 0] = hn::BitCast(d, hn::InterleaveLower(d64, a0, a2));
-    u[4 * g + 1] = hn::BitCast(d, hn::InterleaveUpper(d64, a0, a2));
-    u[4 * g + 2] = hn::BitCast(d, hn::InterleaveLower(d64, a1, a3));
-    u[4 * g + 3] = hn::BitCast(d, hn::InterleaveUpper(d64, a1, a3));
-  }
+  V u[16];
+  Transpose4x4InBlocks<16>(r, u);  // u[4g + j], block b: column j + 4b of rows 4g..4g+3
   for (int j = 0; j < 4; ++j) {
     const V a0 = u[j], a1 = u[4 + j], a2 = u[8 + j], a3 = u[12 + j];
     const V p0 = hn::OddEvenBlocks(hn::TableLookupLanes(a1, swap), a0);
@@ -67,7 +76,6 @@ HWY_INLINE void Transpose8x8Halves(
     hwy::HWY_NAMESPACE::Vec<hwy::HWY_NAMESPACE::ScalableTag<int32_t>>* r) {
   namespace hn = hwy::HWY_NAMESPACE;
   const hn::ScalableTag<int32_t> d;
-  const hn::Repartition<int64_t, decltype(d)> d64;
   using V = hn::Vec<decltype(d)>;
   // Blocks (b0, b0, b2, b2) and (b1, b1, b3, b3) of a vector.
   HWY_ALIGN static constexpr int32_t kEven[16] = {0, 1, 2, 3, 0, 1, 2, 3,
@@ -76,20 +84,10 @@ HWY_INLINE void Transpose8x8Halves(
                                                  12, 13, 14, 15, 12, 13, 14, 15};
   const auto even = hn::SetTableIndices(d, kEven);
   const auto odd = hn::SetTableIndices(d, kOdd);
-  V t[8], u[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = hn::InterleaveLower(d, r[i], r[i + 1]);
-    t[i + 1] = hn::InterleaveUpper(d, r[i], r[i + 1]);
-  }
-  // u[j] (j < 4), block b: column j + 4·(b odd) of rows 0-3 (u[j + 4]: 4-7).
-  for (int g = 0; g < 8; g += 4) {
-    const auto a0 = hn::BitCast(d64, t[g]), a1 = hn::BitCast(d64, t[g + 1]);
-    const auto a2 = hn::BitCast(d64, t[g + 2]), a3 = hn::BitCast(d64, t[g + 3]);
-    u[g + 0] = hn::BitCast(d, hn::InterleaveLower(d64, a0, a2));
-    u[g + 1] = hn::BitCast(d, hn::InterleaveUpper(d64, a0, a2));
-    u[g + 2] = hn::BitCast(d, hn::InterleaveLower(d64, a1, a3));
-    u[g + 3] = hn::BitCast(d, hn::InterleaveUpper(d64, a1, a3));
-  }
+  V u[8];
+  // u[j] (j < 4), block b: column j + 4·(b odd) of rows 0-3 (u[j + 4]: 4-7)
+  // of A (blocks 0, 1) and of B (blocks 2, 3).
+  Transpose4x4InBlocks<8>(r, u);
   for (int j = 0; j < 4; ++j) {
     r[j] = hn::OddEvenBlocks(hn::TableLookupLanes(u[j + 4], even), u[j]);
     r[j + 4] = hn::OddEvenBlocks(u[j + 4], hn::TableLookupLanes(u[j], odd));
