@@ -126,13 +126,22 @@ HWY_INLINE double FixedOrderSum(const float* HWY_RESTRICT v, int64_t n) {
 // p >= 2^-80 ensure that, and other lanes take the direct form. The choice is
 // made per lane, so a cell's bits never depend on its vector neighbours (or
 // on the vector width).
+// SigmoidPick: p / (p + q) in the lanes of ok, the direct form elsewhere.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V SigmoidPick(D d, V p, V x, V q, hn::Mask<D> ok) {
+  const V s = hn::Div(p, hn::Add(p, q));
+  if (HWY_LIKELY(hn::AllTrue(d, ok))) return s;
+  return hn::IfThenElse(ok, s, Sigmoid(d, x));
+}
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE hn::Mask<D> ExpNormal(D d, V p) {  // p >= 2^-80
+  return hn::Ge(p, hn::Set(d, 0x1p-80f));
+}
+// One row's form: m, hence q and reuse, shared by every lane.
 template <class D, class V = hn::Vec<D>>
 HWY_INLINE V SigmoidFromExp(D d, V p, V x, float q, bool reuse) {
   if (!reuse) return Sigmoid(d, x);
-  const auto ok = hn::Ge(p, hn::Set(d, 0x1p-80f));
-  const V s = hn::Div(p, hn::Add(p, hn::Set(d, q)));
-  if (HWY_LIKELY(hn::AllTrue(d, ok))) return s;
-  return hn::IfThenElse(ok, s, Sigmoid(d, x));
+  return SigmoidPick(d, p, x, hn::Set(d, q), ExpNormal(d, p));
 }
 
 // Row tails (N not a multiple of the vector) as one masked vector instead
@@ -185,29 +194,29 @@ double RowExp(D d, const float* HWY_RESTRICT x, int64_t n, float mx, float* HWY_
     const hn::Full512<double> dd;
     const hn::Full256<float> dh;
     auto lo = hn::Zero(dd), hi = hn::Zero(dd);
+    const auto add = [&](hn::Vec<D> p) {  // p's halves into partials 0-7, 8-15
+      lo = hn::Add(lo, hn::PromoteTo(dd, hn::LowerHalf(dh, p)));
+      hi = hn::Add(hi, hn::PromoteTo(dd, hn::UpperHalf(dh, p)));
+    };
     int64_t i = 0;
     for (; i + 2 * lanes <= n_main; i += 2 * lanes) {
       const auto p0 = ExpDiff(d, hn::LoadU(d, x + i), vm);
       const auto p1 = ExpDiff(d, hn::LoadU(d, x + i + lanes), vm);
       hn::StoreU(p0, d, u + i);
       hn::StoreU(p1, d, u + i + lanes);
-      const auto p = hn::Add(p0, p1);
-      lo = hn::Add(lo, hn::PromoteTo(dd, hn::LowerHalf(dh, p)));
-      hi = hn::Add(hi, hn::PromoteTo(dd, hn::UpperHalf(dh, p)));
+      add(hn::Add(p0, p1));
     }
     if (i < n_main) {
       const auto p = ExpDiff(d, hn::LoadU(d, x + i), vm);
       hn::StoreU(p, d, u + i);
-      lo = hn::Add(lo, hn::PromoteTo(dd, hn::LowerHalf(dh, p)));
-      hi = hn::Add(hi, hn::PromoteTo(dd, hn::UpperHalf(dh, p)));
+      add(p);
     }
     if (n_main < n) {  // the tail: one masked vector, dead lanes adding 0
       const auto live = hn::FirstN(d, static_cast<size_t>(n - n_main));
       const auto p =
           hn::IfThenElseZero(live, ExpDiff(d, hn::MaskedLoad(live, d, x + n_main), vm));
       hn::BlendedStore(p, live, d, u + n_main);
-      lo = hn::Add(lo, hn::PromoteTo(dd, hn::LowerHalf(dh, p)));
-      hi = hn::Add(hi, hn::PromoteTo(dd, hn::UpperHalf(dh, p)));
+      add(p);
     }
     // FoldPartials on vectors: a = lo + hi, then halves, then quarters.
     const hn::Full256<double> d4;
@@ -356,16 +365,13 @@ void ScoreRowsNarrowT(const float* HWY_RESTRICT x, int64_t rows, int64_t n, floa
       HWY_UNROLL(16)
       for (int j = 0; j < kMax; ++j) t[j] = hn::BitCast(di, hn::Mul(p[j], ft));
     } else {
-      // SigmoidFromExp per lane: the reuse condition is each row's own.
+      // SigmoidFromExp with each lane's (row's) own m, q and reuse.
       const V q = hn::Exp(d, hn::Neg(mx));
       const auto reuse = hn::And(hn::Gt(mx, hn::Set(d, -60.0f)), hn::Lt(mx, hn::Set(d, 60.0f)));
-      const V tiny = hn::Set(d, 0x1p-80f);
       HWY_UNROLL(16)
       for (int j = 0; j < kMax; ++j) {
-        const V xj = hn::BitCast(d, t[j]);
-        const auto ok = hn::And(reuse, hn::Ge(p[j], tiny));
-        V sj = hn::Div(p[j], hn::Add(p[j], q));
-        if (HWY_UNLIKELY(!hn::AllTrue(d, ok))) sj = hn::IfThenElse(ok, sj, Sigmoid(d, xj));
+        const V sj = SigmoidPick(d, p[j], hn::BitCast(d, t[j]), q,
+                                 hn::And(reuse, ExpNormal(d, p[j])));
         t[j] = hn::BitCast(di, hn::MulAdd(p[j], ft, hn::Mul(sj, vfe)));
       }
     }
