@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "oracle/oracle.h"
@@ -40,8 +41,11 @@ void CheckLogitsF32(const std::vector<float>& x, const std::vector<float>& w, Sh
 }
 
 TEST(Logits, F32MatchesOracleOnEveryTarget) {
-  const Shape shapes[] = {{1, 1, 1}, {3, 5, 7}, {37, 13, 96}, {64, 64, 64}, {300, 130, 17},
-                          {17, 129, 33}};
+  // N <= 8 takes the grouped-token tiles on AVX-512 (tiles of 16 or 32
+  // tokens, chunks of 16 k): T and d on and off those sizes.
+  const Shape shapes[] = {{1, 1, 1},   {3, 5, 7},    {37, 13, 96}, {64, 64, 64},
+                          {300, 130, 17}, {17, 129, 33}, {64, 8, 512}, {17, 8, 33},
+                          {33, 4, 50},  {40, 2, 16},  {16, 7, 300}, {100, 1, 15}};
   ForEachSeed([&](uint64_t, Rng& rng) {
     for (const Shape& s : shapes) {
       const auto x = RandomNormals(rng, s.T * s.d, 1.0);
@@ -78,6 +82,38 @@ TEST(Logits, Bf16MatchesOracleOnEveryTarget) {
         for (size_t i = 0; i < ref.size(); ++i)
           if (!(std::fabs(got[i] - ref[i]) <= gamma * scale[i] + 1e-30) && bad++ < 5)
             ADD_FAILURE() << "bf16 logit " << i << ": got " << got[i] << " want " << ref[i];
+      });
+    }
+  });
+}
+
+TEST(Logits, BitwiseIdenticalOnFmaTargets) {
+  // Every logit is one FMA chain over k = 0, 1, ... whatever the tile, so
+  // the FMA targets (AVX2, AVX3, AVX3_DL) agree bit for bit; the small-N
+  // tiles of AVX-512 (N <= 8) and the panel tiles are both covered.
+  const Shape shapes[] = {{1, 1, 3},  {16, 8, 16}, {17, 8, 33}, {35, 5, 100}, {64, 4, 64},
+                          {33, 3, 17}, {9, 2, 40},  {50, 9, 31}, {20, 16, 24}, {7, 40, 129}};
+  ForEachSeed([&](uint64_t, Rng& rng) {
+    for (const Shape& s : shapes) {
+      const auto x = RandomNormals(rng, s.T * s.d, 1.0);
+      const auto w = RandomNormals(rng, s.N * s.d, 0.5);
+      std::vector<float> first;
+      std::string first_name;
+      ForEachTarget([&](const std::string& name) {
+        if (name != "AVX2" && name != "AVX3" && name != "AVX3_DL") return;
+        std::vector<float> got(static_cast<size_t>(s.T * s.N));
+        ASSERT_EQ(usmoe_logits(x.data(), w.data(), USMOE_DTYPE_F32, s.T, s.N, s.d, got.data()),
+                  USMOE_STATUS_SUCCESS);
+        if (first.empty()) {
+          first = got;
+          first_name = name;
+          return;
+        }
+        int64_t differing = 0;
+        for (size_t i = 0; i < got.size(); ++i)
+          differing += std::memcmp(&got[i], &first[i], sizeof(float)) != 0;
+        EXPECT_EQ(differing, 0) << first_name << " vs " << name << " (T=" << s.T << " N=" << s.N
+                                << " d=" << s.d << "): " << differing << " logits differ";
       });
     }
   });

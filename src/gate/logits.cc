@@ -23,6 +23,7 @@
 
 #include "src/gate/logits.h"
 #include "src/runtime/threads.h"
+#include "src/simd/transpose16-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace usmoe {
@@ -31,15 +32,7 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 using PanelTag = hn::CappedTag<float, kGatePanel>;
 
-// Activations are read one scalar at a time (then broadcast), so bf16 input
-// costs one shift per broadcast instead of a widened copy of X.
 HWY_INLINE float Act(const float* p) { return *p; }
-HWY_INLINE float Act(const uint16_t* p) {
-  const uint32_t bits = static_cast<uint32_t>(*p) << 16;
-  float v;
-  std::memcpy(&v, &bits, sizeof(v));
-  return v;
-}
 
 // Views of packed weights. Panel(p) is the view of panel p; Load(d, k, off)
 // the vector at lane offset `off` of the panel's row for input k, as f32.
@@ -143,17 +136,143 @@ HWY_INLINE void SuperBlock(const TX* x, int64_t rows, int64_t d, const TW& packe
   }
 }
 
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// N <= 8 on AVX-512. A 16-expert panel vector would be half padding, and the
+// broadcast tile above keeps only 6 FMA chains in flight (2 FMA pipes of
+// 4-cycle latency want 8): 40 GFLOP/s where oneDNN reaches 80. Here a vector
+// holds G tokens × 16/G experts, lane l = (token l % G, expert l / G): G = 2
+// for N <= 8, 4 for N <= 4. Each k step broadcasts the G tokens' x[k] (8
+// bytes or 16) against W[·][k] with every expert repeated G times (one
+// permute per k, shared by the 8 accumulators: 8·G tokens a tile). The G
+// rows are interleaved into a small buffer first, 2 shuffles per 16 values.
+// Each logit is still one FMA chain over k = 0, 1, ... from zero, as in
+// Tile, so the bits equal every other FMA target's. (Lanes = 16 tokens over
+// a 16×16 register transpose of X measured 64 GFLOP/s: as many shuffles as
+// FMAs.)
+using I32Tag = hn::ScalableTag<int32_t>;
+
+HWY_INLINE hn::Vec<hn::ScalableTag<float>> LoadChunk(const float* p, size_t n) {
+  const hn::ScalableTag<float> df;
+  return n >= 16 ? hn::LoadU(df, p) : hn::MaskedLoad(hn::FirstN(df, n), df, p);
+}
+
+// Where x[row g·G + i][k] lands in a chunk's interleaved buffer (i = 0
+// there; the G values of the group follow): k = 4b + j is block b of the
+// shuffled vectors.
+template <int G>
+constexpr int64_t GroupOffset(int64_t k, int64_t g) {
+  return G == 2 ? g * 32 + ((k & 2) << 3) + (k & 12) + ((k & 1) << 1)
+                : g * 64 + ((k & 3) << 4) + (k & 12);
+}
+
+// x[·][k0, k0 + n) of the tile's rows (n <= 16), interleaved by G rows.
+template <int G, typename TX>
+HWY_INLINE void InterleaveChunk(const TX* const* row, int64_t k0, int64_t n, float* buf) {
+  const hn::ScalableTag<float> df;
+  const size_t m = static_cast<size_t>(n);
+  for (int g = 0; g < 8; ++g) {
+    float* out = buf + g * 16 * G;
+    if (G == 2) {
+      const auto a = LoadChunk(row[2 * g] + k0, m);
+      const auto b = LoadChunk(row[2 * g + 1] + k0, m);
+      hn::Store(hn::InterleaveLower(df, a, b), df, out);
+      hn::Store(hn::InterleaveUpper(df, a, b), df, out + 16);
+    } else {
+      const I32Tag di;
+      hn::Vec<I32Tag> r[4], u[4];
+      for (int i = 0; i < 4; ++i) r[i] = hn::BitCast(di, LoadChunk(row[4 * g + i] + k0, m));
+      Transpose4x4InBlocks<4>(r, u);
+      for (int j = 0; j < 4; ++j) hn::Store(hn::BitCast(df, u[j]), df, out + 16 * j);
+    }
+  }
+}
+
+// 8 accumulators × G tokens: rows [0, rows) (rows <= 8·G) of x against the
+// one panel w, into L (N <= 16 / G columns).
+template <int G, typename TX>
+HWY_INLINE void GroupedTile(const TX* HWY_RESTRICT x, int64_t rows, int64_t d,
+                            const float* HWY_RESTRICT w, int64_t N, float* HWY_RESTRICT L) {
+  constexpr int kTok = 8 * G;
+  const hn::ScalableTag<float> df;
+  const hn::Repartition<double, decltype(df)> d64;
+  using V = hn::Vec<decltype(df)>;
+  // Rows past the block repeat its last row: computed, never stored.
+  const TX* row[kTok];
+  for (int64_t i = 0; i < kTok; ++i) row[i] = x + std::min<int64_t>(i, rows - 1) * d;
+  HWY_ALIGN static constexpr int32_t kDup2[16] = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7};
+  HWY_ALIGN static constexpr int32_t kDup4[16] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3};
+  const auto dup = hn::SetTableIndices(df, G == 2 ? kDup2 : kDup4);
+  // Chunks of 16 k, two buffers: chunk i is computed from one while chunk
+  // i + 1 is written to the other, so the broadcasts never wait on stores
+  // just made. (Rounds of 32 or 64 k measured no faster in L2 and slower
+  // from DRAM: the loads of X then come in bursts.)
+  HWY_ALIGN float buf[2][16 * kTok];
+  V acc[8];
+  for (int g = 0; g < 8; ++g) acc[g] = hn::Zero(df);
+  auto step = [&](const float* b, int64_t k, int64_t j) HWY_ATTR {
+    const V wk = hn::TableLookupLanes(hn::LoadU(df, w + k * kGatePanel), dup);
+    for (int g = 0; g < 8; ++g) {
+      const float* p = b + GroupOffset<G>(j, g);
+      const V xg = G == 2 ? hn::BitCast(df, hn::Set(d64, *reinterpret_cast<const double*>(p)))
+                          : hn::LoadDup128(df, p);
+      acc[g] = hn::MulAdd(xg, wk, acc[g]);
+    }
+  };
+  InterleaveChunk<G>(row, 0, std::min<int64_t>(16, d), buf[0]);
+  for (int64_t k0 = 0, r = 0; k0 < d; k0 += 16, r ^= 1) {
+    if (k0 + 16 < d) InterleaveChunk<G>(row, k0 + 16, std::min<int64_t>(16, d - k0 - 16), buf[r ^ 1]);
+    if (k0 + 16 <= d) {
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; ++j) step(buf[r], k0 + j, j);
+    } else {
+      for (int64_t j = 0; k0 + j < d; ++j) step(buf[r], k0 + j, j);
+    }
+  }
+  HWY_ALIGN float out[8 * 16];
+  for (int g = 0; g < 8; ++g) hn::Store(acc[g], df, out + g * 16);
+  for (int g = 0; g < 8; ++g)
+    for (int t = 0; t < G && g * G + t < rows; ++t)
+      for (int64_t e = 0; e < N; ++e) L[(g * G + t) * N + e] = out[g * 16 + e * G + t];
+}
+
+template <int G, typename TX>
+void GroupedLogits(const TX* HWY_RESTRICT x, const float* HWY_RESTRICT w, int64_t T,
+                   int64_t N, int64_t d, float* HWY_RESTRICT L) {
+  constexpr int64_t kTok = 8 * G;
+  const int64_t tiles = (T + kTok - 1) / kTok;
+  ParallelFor(SplitThreads(T * N * d > (1 << 20)), tiles, false, [&](int64_t b, int) HWY_ATTR {
+    const int64_t t0 = b * kTok;
+    GroupedTile<G>(x + t0 * d, std::min(kTok, T - t0), d, w, N, L + t0 * N);
+  });
+}
+
+template <typename TX>
+bool TryTokenLanes(const TX* x, const F32Panels& packed, int64_t T, int64_t N, int64_t d,
+                   float* L) {
+  if (N > 8) return false;
+  if (N <= 4) {
+    GroupedLogits<4>(x, packed.w, T, N, d, L);
+  } else {
+    GroupedLogits<2>(x, packed.w, T, N, d, L);
+  }
+  return true;
+}
+#endif
+template <typename TX, typename TW>
+bool TryTokenLanes(const TX*, const TW&, int64_t, int64_t, int64_t, float*) {
+  return false;
+}
+
 template <typename TX, typename TW>
 void GateLogits(const TX* HWY_RESTRICT x, const TW& packed, int64_t T,
                 int64_t N, int64_t d, float* HWY_RESTRICT L) {
+  if (TryTokenLanes(x, packed, T, N, d, L)) return;
   const int64_t panels = (N + kGatePanel - 1) / kGatePanel;
   const int64_t blocks = (T + kSuperRows - 1) / kSuperRows;
-#pragma omp parallel for schedule(static) num_threads(NumThreads()) \
-    if (T * N * d > (1 << 20) && !omp_in_parallel())
-  for (int64_t b = 0; b < blocks; ++b) {
+  ParallelFor(SplitThreads(T * N * d > (1 << 20)), blocks, false, [&](int64_t b, int) HWY_ATTR {
     const int64_t t0 = b * kSuperRows;
     SuperBlock(x + t0 * d, std::min(kSuperRows, T - t0), d, packed, 0, panels, N, L + t0 * N);
-  }
+  });
 }
 #else   // scalable vectors (SVE, RVV) cannot live in arrays: four named rows
 constexpr int kMR = 4;
@@ -190,26 +309,19 @@ void GateLogits(const TX* HWY_RESTRICT x, const TW& packed, int64_t T,
                 int64_t N, int64_t d, float* HWY_RESTRICT L) {
   const int64_t panels = (N + kGatePanel - 1) / kGatePanel;
   const int64_t row_blocks = (T + kMR - 1) / kMR;
-#pragma omp parallel for schedule(static) num_threads(NumThreads()) \
-    if (T * N * d > (1 << 20) && !omp_in_parallel())
-  for (int64_t b = 0; b < row_blocks; ++b) {
+  ParallelFor(SplitThreads(T * N * d > (1 << 20)), row_blocks, false, [&](int64_t b, int) HWY_ATTR {
     const int64_t t0 = b * kMR;
     if (t0 + kMR <= T) {
       RowBlock<kMR>(x + t0 * d, kMR, d, packed, 0, panels, N, L + t0 * N);
     } else {
       for (int64_t t = t0; t < T; ++t) RowBlock<1>(x + t * d, 1, d, packed, 0, panels, N, L + t * N);
     }
-  }
+  });
 }
 #endif  // !HWY_HAVE_SCALABLE
 
 void GateLogitsF32(const float* HWY_RESTRICT x, const float* HWY_RESTRICT packed, int64_t T,
                    int64_t N, int64_t d, float* HWY_RESTRICT L) {
-  GateLogits(x, F32Panels{packed, d}, T, N, d, L);
-}
-
-void GateLogitsBf16(const uint16_t* HWY_RESTRICT x, const float* HWY_RESTRICT packed, int64_t T,
-                    int64_t N, int64_t d, float* HWY_RESTRICT L) {
   GateLogits(x, F32Panels{packed, d}, T, N, d, L);
 }
 
@@ -242,7 +354,6 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace usmoe {
 HWY_EXPORT(GateLogitsF32);
-HWY_EXPORT(GateLogitsBf16);
 HWY_EXPORT(PairsLogitsF32);
 HWY_EXPORT(Bf16ToF32);
 
@@ -280,10 +391,6 @@ void GateLogitsF32(const float* x, const float* packed, int64_t num_tokens, int6
   HWY_DYNAMIC_DISPATCH(GateLogitsF32)(x, packed, num_tokens, num_experts, dim, logits);
 }
 
-void GateLogitsBf16(const uint16_t* x, const float* packed, int64_t num_tokens,
-                    int64_t num_experts, int64_t dim, float* logits) {
-  HWY_DYNAMIC_DISPATCH(GateLogitsBf16)(x, packed, num_tokens, num_experts, dim, logits);
-}
 
 void Bf16ToF32(const uint16_t* in, int64_t n, float* out) {
   HWY_DYNAMIC_DISPATCH(Bf16ToF32)(in, n, out);

@@ -25,11 +25,6 @@ void PackGateWeight(const float* w, int64_t num_experts, int64_t dim, float* pac
 void GateLogitsF32(const float* x, const float* packed, int64_t num_tokens,
                    int64_t num_experts, int64_t dim, float* logits);
 
-// The same with bf16 activations (bit patterns), widened exactly on the fly:
-// the products and sums are those of GateLogitsF32 on the widened X.
-void GateLogitsBf16(const uint16_t* x, const float* packed, int64_t num_tokens,
-                    int64_t num_experts, int64_t dim, float* logits);
-
 // bf16 weights are packed as k-pairs in the same panels of 16 rows
 // (PackBf16Pairs, src/gemm/gemm_bf16.h): the operand layout of the bf16
 // dot-product instruction (vdpbf16ps); the portable kernels widen it exactly

@@ -46,8 +46,8 @@ void BuildPlan(const uint8_t* selected, const float* scores, int64_t T, int64_t 
   plan->num_experts = N;
   plan->token_counts.assign(T, 0);
   std::vector<int64_t> cursors(blocks * N, 0);  // per block: loads, then cursors
-#pragma omp parallel for schedule(static) num_threads(NumThreads()) if (parallel && blocks > 1)
-  for (int64_t b = 0; b < blocks; ++b) {
+  const int threads = SplitThreads(parallel && blocks > 1);
+  ParallelFor(threads, blocks, false, [&](int64_t b, int) {
     int64_t* loads = cursors.data() + b * N;
     for (int64_t t = T * b / blocks; t < T * (b + 1) / blocks; ++t) {
       int64_t count = 0;
@@ -57,7 +57,7 @@ void BuildPlan(const uint8_t* selected, const float* scores, int64_t T, int64_t 
       });
       plan->token_counts[t] = count;
     }
-  }
+  });
   plan->expert_loads.assign(N, 0);
   plan->expert_offsets.resize(N + 1);
   plan->expert_offsets[0] = 0;
@@ -94,8 +94,7 @@ void BuildPlan(const uint8_t* selected, const float* scores, int64_t T, int64_t 
     plan->token_weights.clear();
   }
 
-#pragma omp parallel for schedule(static) num_threads(NumThreads()) if (parallel && blocks > 1)
-  for (int64_t b = 0; b < blocks; ++b) {
+  ParallelFor(threads, blocks, false, [&](int64_t b, int) {
     int64_t* cursor = cursors.data() + b * N;
     for (int64_t t = T * b / blocks; t < T * (b + 1) / blocks; ++t) {
       if (plan->token_counts[t] == 0) continue;
@@ -126,7 +125,7 @@ void BuildPlan(const uint8_t* selected, const float* scores, int64_t T, int64_t 
         }
       });
     }
-  }
+  });
 }
 
 }  // namespace usmoe

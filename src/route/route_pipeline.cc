@@ -5,6 +5,7 @@
 
 #include <omp.h>
 #include <algorithm>
+#include <atomic>
 
 #include "src/gate/logits.h"
 #include "src/gemm/gemm_bf16.h"
@@ -100,10 +101,8 @@ bool GateAndRowScores(const RouterSpec& spec, const void* w, const void* x, int6
   chunks = (T + rows - 1) / rows;
   const size_t x_bytes = spec.bf16 ? sizeof(uint16_t) : sizeof(float);
   const float alpha = static_cast<float>(spec.alpha);
-  bool finite = true;
-#pragma omp parallel for schedule(static) num_threads(threads) if (parallel && chunks > 1) \
-    reduction(&& : finite)
-  for (int64_t c = 0; c < chunks; ++c) {
+  std::atomic<bool> finite{true};
+  ParallelFor(SplitThreads(parallel && chunks > 1), chunks, false, [&](int64_t c, int) {
     const int64_t t0 = c * rows, m = std::min(rows, T - t0);
     // Nested inside this region the GEMM runs on the calling thread.
     GateLogits(spec.bf16, static_cast<const char*>(x) + t0 * d * x_bytes, w, m, N, d,
@@ -111,12 +110,12 @@ bool GateAndRowScores(const RouterSpec& spec, const void* w, const void* x, int6
     // A chunk with a non-finite logit is not scored: the route fails anyway,
     // and the exp's float -> int step must never see a NaN.
     if (FindFirstNonFinite(L + t0 * N, m * N) >= 0) {
-      finite = false;
-      continue;
+      finite.store(false, std::memory_order_relaxed);
+      return;
     }
     ComputeRowScores(L + t0 * N, m, N, alpha, spec.softmax_tokens, U + t0 * N);
-  }
-  return finite;
+  });
+  return finite.load();
 }
 
 int64_t CountValid(const uint8_t* valid, int64_t rows) {
@@ -183,31 +182,29 @@ void SelectUnified(const RouterSpec& spec, const float* U, const int64_t* offset
   int64_t max_cells = 0;
   for (int64_t g = 0; g < G; ++g) max_cells = std::max(max_cells, (offsets[g + 1] - offsets[g]) * N);
   s->picked.resize(static_cast<size_t>(threads) * (max_cells + 64));
-#pragma omp parallel for schedule(dynamic) num_threads(threads) if (offsets[G] * N > (1 << 15) && G > 1)
-  for (int64_t g = 0; g < G; ++g) {
+  ParallelFor(SplitThreads(offsets[G] * N > (1 << 15) && G > 1), G, true, [&](int64_t g, int me) {
     const int64_t r0 = offsets[g], rows = offsets[g + 1] - r0, cells = rows * N;
     const uint8_t* vg = valid ? valid + r0 : nullptr;
     const int64_t tv = CountValid(vg, rows);
     const int64_t c = UnifiedBudget(spec.k, tv, N);
-    if (c == 0) continue;
+    if (c == 0) return;
     const float* ug = U + r0 * N;
     uint8_t* sg = sel + r0 * N;
     if (c == tv * N) {  // the whole budget: every valid cell, no search
       for (int64_t r = 0; r < rows; ++r)
         if (!vg || vg[r]) std::memset(sg + r * N, 1, N);
-      continue;
+      return;
     }
     if (tv == rows && cells < (int64_t{1} << 32) - 64) {
-      const int me = omp_get_thread_num();
       uint32_t* picked = s->picked.data() + me * (max_cells + 64);
       const TopCThreshold th = FindTopCThresholdSampled(ug, cells, c, &s->topc[me]);
       const int64_t m = CompactTopCIndices(ug, cells, th, picked);
       for (int64_t i = 0; i < m; ++i) sg[picked[i]] = 1;
-      continue;
+      return;
     }
     const TopCThreshold th = FindTopCThreshold(ug, rows, N, vg, c);
     CompactTopC(ug, rows, N, vg, th, [sg](int64_t i) { sg[i] = 1; });
-  }
+  });
 }
 
 }  // namespace

@@ -471,11 +471,10 @@ void AddTokenSoftmax(const float* HWY_RESTRICT L, int64_t T, int64_t N, float al
   const int64_t n_main = N - N % lanes;
   const int64_t col_blocks = n_main / lanes + (N - n_main);
   const int64_t work = G * col_blocks;
-#pragma omp parallel for schedule(dynamic) num_threads(NumThreads()) if (T * N > (1 << 15))
-  for (int64_t w = 0; w < work; ++w) {
+  ParallelFor(SplitThreads(T * N > (1 << 15)), work, true, [&](int64_t w, int) HWY_ATTR {
     const int64_t g = w / col_blocks, b = w % col_blocks;
     const int64_t r0 = group_offsets[g], rows = group_offsets[g + 1] - r0;
-    if (rows == 0) continue;
+    if (rows == 0) return;
     const uint8_t* vg = valid ? valid + r0 : nullptr;
     if (b < n_main / lanes) {
       SoftmaxTokensColumns(d, L + r0 * N, rows, N, b * lanes, vg, alpha, U + r0 * N);
@@ -483,7 +482,7 @@ void AddTokenSoftmax(const float* HWY_RESTRICT L, int64_t T, int64_t N, float al
       SoftmaxTokensColumns(d1, L + r0 * N, rows, N, n_main + (b - n_main / lanes), vg, alpha,
                            U + r0 * N);
     }
-  }
+  });
 }
 
 void ComputeScores(const float* HWY_RESTRICT L, int64_t T, int64_t N, float alpha,
@@ -495,11 +494,10 @@ void ComputeScores(const float* HWY_RESTRICT L, int64_t T, int64_t N, float alph
   // pay for their start: 512x64 and 4096x8 on 2 threads, 16-23 -> 12-18 us.
   constexpr int64_t kBlock = 64;
   const int64_t blocks = (T + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) num_threads(NumThreads()) if (T * N >= (1 << 14))
-  for (int64_t b = 0; b < blocks; ++b) {
+  ParallelFor(SplitThreads(T * N >= (1 << 14)), blocks, false, [&](int64_t b, int) HWY_ATTR {
     const int64_t t0 = b * kBlock, rows = std::min(kBlock, T - t0);
     ScoreRows(L + t0 * N, rows, N, alpha, with_sigmoid, U + t0 * N);
-  }
+  });
   if (softmax_tokens) AddTokenSoftmax(L, T, N, alpha, group_offsets, G, valid, U);
 }
 

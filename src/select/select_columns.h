@@ -44,7 +44,7 @@ void SelectColumns(const float* src, int64_t n, const int64_t* rows, int64_t m, 
                    ColumnSelectScratch* s, const Emit& emit) {
   constexpr int64_t kStrip = 16;
   const int threads = NumThreads();
-  const bool parallel = m * n > (1 << 15) && threads > 1;
+  const bool parallel = SplitThreads(m * n > (1 << 15)) > 1;
   const int64_t strips = (n + kStrip - 1) / kStrip;
   const bool by_strip = !parallel || strips >= threads;
   const int64_t ld = GatherColumnStride(m);
@@ -74,14 +74,12 @@ void SelectColumns(const float* src, int64_t n, const int64_t* rows, int64_t m, 
     emit(me, e, col, pk, count);
   };
   if (by_strip) {
-#pragma omp parallel for schedule(dynamic) num_threads(threads) if (parallel)
-    for (int64_t strip = 0; strip < strips; ++strip) {
-      const int me = omp_get_thread_num();
+    ParallelFor(parallel ? threads : 1, strips, true, [&](int64_t strip, int me) {
       const int64_t e0 = strip * kStrip, w = std::min(kStrip, n - e0);
       float* cols = columns + me * buf;
       GatherColumns(src + e0, n, rows, m, w, cols, ld, col_min + e0, col_max + e0);
       for (int64_t j = 0; j < w; ++j) select(me, e0 + j, cols + j * ld);
-    }
+    });
     return;
   }
   // Few wide columns (n <= 16 · threads): transpose by row blocks, then
@@ -91,12 +89,11 @@ void SelectColumns(const float* src, int64_t n, const int64_t* rows, int64_t m, 
   const int64_t parts = (m + chunk - 1) / chunk;
   s->part_ext.resize(static_cast<size_t>(2 * parts * n));
   float* const ext = s->part_ext.data();
-#pragma omp parallel for num_threads(threads)
-  for (int64_t p = 0; p < parts; ++p) {
+  ParallelFor(threads, parts, false, [&](int64_t p, int) {
     const int64_t i0 = p * chunk, i1 = std::min(m, i0 + chunk);
     GatherColumns(rows ? src : src + i0 * n, n, rows ? rows + i0 : nullptr, i1 - i0, n,
                   columns + i0, ld, ext + 2 * p * n, ext + (2 * p + 1) * n);
-  }
+  });
   for (int64_t e = 0; e < n; ++e) {
     col_min[e] = ext[e];
     col_max[e] = ext[n + e];
@@ -105,8 +102,7 @@ void SelectColumns(const float* src, int64_t n, const int64_t* rows, int64_t m, 
       col_max[e] = std::max(col_max[e], ext[(2 * p + 1) * n + e]);
     }
   }
-#pragma omp parallel for schedule(dynamic) num_threads(threads)
-  for (int64_t e = 0; e < n; ++e) select(omp_get_thread_num(), e, columns + e * ld);
+  ParallelFor(threads, n, true, [&](int64_t e, int me) { select(me, e, columns + e * ld); });
 }
 
 }  // namespace usmoe

@@ -306,7 +306,18 @@ void TopKRowsVec(const float* HWY_RESTRICT scores, int64_t rows, int64_t n, int6
   // but 503 vs 433 at N=256 (one Zen 5 core).
   const int64_t full = (lanes > 1 && (k <= 8 ? n <= 1024 : n <= 128)) ? rows / lanes * lanes : 0;
 #endif
-#pragma omp parallel num_threads(NumThreads()) if (rows * n > (1 << 15))
+  const int threads = SplitThreads(rows * n > (1 << 15));
+  if (threads <= 1) {  // no OpenMP region: see ParallelFor
+#if !HWY_HAVE_SCALABLE
+    for (int64_t t0 = 0; t0 < full; t0 += lanes) TopKBlock(scores, t0, n, k, valid, keys, ids, values);
+#endif
+    for (int64_t t = full; t < rows; ++t) {
+      if (valid && !valid[t]) continue;
+      TopKRowVec(scores + t * n, n, k, keys, ids + t * k, values + t * k);
+    }
+    return;
+  }
+#pragma omp parallel num_threads(threads)
   {
     int32_t* mine = keys + omp_get_thread_num() * per;
 #if !HWY_HAVE_SCALABLE
@@ -369,12 +380,10 @@ void TopKRows(const float* scores, int64_t num_rows, int64_t n, int64_t k, const
                                       reinterpret_cast<int32_t*>(keys), per, ids, values);
     return;
   }
-#pragma omp parallel for schedule(static) num_threads(NumThreads()) if (num_rows * n > (1 << 15))
-  for (int64_t t = 0; t < num_rows; ++t) {
-    if (valid && !valid[t]) continue;
-    TopKRowInsertion(scores + t * n, n, k, keys + omp_get_thread_num() * per, ids + t * k,
-                     values + t * k);
-  }
+  ParallelFor(SplitThreads(num_rows * n > (1 << 15)), num_rows, false, [&](int64_t t, int me) {
+    if (valid && !valid[t]) return;
+    TopKRowInsertion(scores + t * n, n, k, keys + me * per, ids + t * k, values + t * k);
+  });
 }
 
 }  // namespace usmoe
