@@ -49,15 +49,14 @@ void ExpertsForward(const ExpertsImpl& ex, const float* x, int64_t T, const Plan
   std::vector<int64_t> first(T + 1, 0), slots(c), fill(T);
 
   // Gather (and round to bf16 where the backend's GEMMs take bf16).
-#pragma omp parallel for schedule(static) num_threads(threads) if (c * d > (1 << 16))
-  for (int64_t i = 0; i < c; ++i) {
+  ParallelFor(SplitThreads(c * d > (1 << 16)), c, false, [&](int64_t i, int) {
     const float* src = x + plan.token_ids[i] * d;
     if (bf16) {
       RoundToBf16(src, d, reinterpret_cast<uint16_t*>(xg) + i * d);
     } else {
       std::memcpy(reinterpret_cast<float*>(xg) + i * d, src, sizeof(float) * d);
     }
-  }
+  });
   if (xs_bf16) {
     RoundToBf16(x, T * d, reinterpret_cast<uint16_t*>(xs_bf16));
     xs = xs_bf16;
@@ -76,8 +75,7 @@ void ExpertsForward(const ExpertsImpl& ex, const float* x, int64_t T, const Plan
   for (int64_t t = 0; t < T; ++t) first[t + 1] += first[t];
   std::copy(first.begin(), first.end() - 1, fill.begin());
   for (int64_t i = 0; i < c; ++i) slots[fill[plan.token_ids[i]]++] = i;
-#pragma omp parallel for schedule(static) num_threads(threads) if (T * d > (1 << 14))
-  for (int64_t t = 0; t < T; ++t) {
+  ParallelFor(SplitThreads(T * d > (1 << 14)), T, false, [&](int64_t t, int) {
     float* yt = y + t * d;
     std::fill(yt, yt + d, 0.0f);
     for (int64_t j = 0; j < S; ++j) {
@@ -90,7 +88,7 @@ void ExpertsForward(const ExpertsImpl& ex, const float* x, int64_t T, const Plan
       const float* o = routed + slot * d;
       for (int64_t i = 0; i < d; ++i) yt[i] += w * o[i];
     }
-  }
+  });
 }
 
 }  // namespace usmoe

@@ -219,12 +219,10 @@ void GemmBf16(const uint16_t* HWY_RESTRICT x, int64_t ldx, const uint16_t* HWY_R
   // element: the little-endian order checked at the top of this file.
   const uint32_t* w = reinterpret_cast<const uint32_t*>(packed);
   const int64_t blocks = (m + kRowBlock - 1) / kRowBlock;
-  const bool parallel = blocks > 1 && m * n * k > (int64_t{1} << 20) && !omp_in_parallel();
-#pragma omp parallel for schedule(static) num_threads(NumThreads()) if (parallel)
-  for (int64_t b = 0; b < blocks; ++b) {
+  ParallelFor(SplitThreads(m * n * k > (int64_t{1} << 20)), blocks, false, [&](int64_t b, int) HWY_ATTR {
     const int64_t r0 = b * kRowBlock;
     RowBlock(x + r0 * ldx, ldx, w, std::min(kRowBlock, m - r0), n, k, y + r0 * ldy, ldy);
-  }
+  });
 }
 
 }  // namespace HWY_NAMESPACE

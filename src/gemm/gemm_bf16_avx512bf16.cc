@@ -225,14 +225,19 @@ void GemmBf16Avx512Bf16(const uint16_t* x, int64_t ldx, const uint16_t* packed, 
   const int64_t groups = (panels + kPanelsPerGroup - 1) / kPanelsPerGroup;
   const int64_t row_blocks = (m + kRowBlock - 1) / kRowBlock;
   const int64_t items = row_blocks * groups;
-  const bool parallel = items > 1 && m * n * k > (int64_t{1} << 20) && !omp_in_parallel();
-#pragma omp parallel for schedule(static, 1) num_threads(NumThreads()) if (parallel)
-  for (int64_t i = 0; i < items; ++i) {
+  const auto item = [&](int64_t i) {
     const int64_t r0 = i / groups * kRowBlock, p0 = i % groups * kPanelsPerGroup;
     const int np = static_cast<int>(std::min<int64_t>(kPanelsPerGroup, panels - p0));
     Block(x + r0 * ldx, ldx, packed, std::min(kRowBlock, m - r0), n, k, p0, np, y + r0 * ldy,
           ldy);
+  };
+  const int threads = SplitThreads(items > 1 && m * n * k > (int64_t{1} << 20));
+  if (threads <= 1) {  // no OpenMP region for one thread: see ParallelFor
+    for (int64_t i = 0; i < items; ++i) item(i);
+    return;
   }
+#pragma omp parallel for schedule(static, 1) num_threads(threads)
+  for (int64_t i = 0; i < items; ++i) item(i);
 }
 
 }  // namespace usmoe
