@@ -91,8 +91,13 @@ TEST(Logits, BitwiseIdenticalOnFmaTargets) {
   // Every logit is one FMA chain over k = 0, 1, ... whatever the tile, so
   // the FMA targets (AVX2, AVX3, AVX3_DL) agree bit for bit; the small-N
   // tiles of AVX-512 (N <= 8) and the panel tiles are both covered.
-  const Shape shapes[] = {{1, 1, 3},  {16, 8, 16}, {17, 8, 33}, {35, 5, 100}, {64, 4, 64},
-                          {33, 3, 17}, {9, 2, 40},  {50, 9, 31}, {20, 16, 24}, {7, 40, 129}};
+  // (AVX2 takes 6-row tiles with 1 panel, AVX-512 6 rows with up to 4.)
+  // The panel tiles take the last rows of a 48-row block in one tile of 1
+  // to 5 rows: T = 3, 7, 29, 46, 50 leave 3, 1, 5, 4, 2.
+  const Shape shapes[] = {{1, 1, 3},    {16, 8, 16},  {17, 8, 33}, {35, 5, 100},
+                          {64, 4, 64},  {33, 3, 17},  {9, 2, 40},  {50, 9, 31},
+                          {20, 16, 24}, {7, 40, 129}, {3, 40, 50}, {29, 64, 300},
+                          {46, 17, 20}};
   ForEachSeed([&](uint64_t, Rng& rng) {
     for (const Shape& s : shapes) {
       const auto x = RandomNormals(rng, s.T * s.d, 1.0);
