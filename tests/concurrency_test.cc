@@ -232,6 +232,71 @@ TEST_P(ConcurrencyTest, SharedRouterAndExpertsGiveSingleThreadedResults) {
   }
 }
 
+// A caller that runs its own OpenMP team and routes from inside it: the
+// library then splits no work (a nested region would get one thread) and
+// must index its per-worker scratch by its own worker, not the caller's
+// thread number. Each of the caller's threads routes a problem large enough
+// to be split outside a region, and gets the single-threaded results.
+TEST_P(ConcurrencyTest, CallsFromInsideACallersOpenMPRegion) {
+  Objects o;
+  ASSERT_NO_FATAL_FAILURE(Create(GetParam(), &o));
+  ASSERT_EQ(usmoe_set_num_threads(1), USMOE_STATUS_SUCCESS);
+  constexpr int kCallers = 3;
+  std::vector<Problem> problems;
+  std::vector<PlanCopy> want_plan(kCallers);
+  std::vector<std::vector<uint32_t>> want_y(kCallers);
+  for (int i = 0; i < kCallers; ++i) {
+    Problem p;
+    p.T = 2500 + 300 * i;  // T·N >= 40000 cells: above the parallel thresholds
+    p.x = Floats(7 + i, static_cast<size_t>(p.T * kD), 2.0f);
+    p.groups = {p.T - 700, 0, 700};
+    p.valid.assign(static_cast<size_t>(p.T), 1);
+    for (int64_t t = i; t < p.T; t += 13) p.valid[static_cast<size_t>(t)] = 0;
+    usmoe_plan* plan = nullptr;
+    ASSERT_EQ(usmoe_plan_create(&plan), USMOE_STATUS_SUCCESS);
+    ASSERT_EQ(Route(o.router, p, plan), USMOE_STATUS_SUCCESS) << usmoe_last_error();
+    ASSERT_TRUE(CopyPlan(plan, &want_plan[i]));
+    std::vector<float> y(static_cast<size_t>(p.T * kD));
+    ASSERT_EQ(usmoe_experts_forward(o.experts, p.x.data(), p.T, plan, y.data()),
+              USMOE_STATUS_SUCCESS)
+        << usmoe_last_error();
+    want_y[i] = Bits(y.data(), static_cast<int64_t>(y.size()));
+    usmoe_plan_destroy(plan);
+    problems.push_back(std::move(p));
+  }
+  ASSERT_EQ(usmoe_set_num_threads(2), USMOE_STATUS_SUCCESS);
+  std::vector<std::string> errors(kCallers);
+  std::vector<int> mismatches(kCallers, 0);
+#pragma omp parallel for num_threads(kCallers) schedule(static, 1)
+  for (int i = 0; i < kCallers; ++i) {
+    usmoe_plan* plan = nullptr;
+    if (usmoe_plan_create(&plan) != USMOE_STATUS_SUCCESS) {
+      errors[i] = "plan_create failed";
+      continue;
+    }
+    const Problem& p = problems[i];
+    std::vector<float> y(static_cast<size_t>(p.T * kD), -7.0f);
+    PlanCopy got;
+    if (Route(o.router, p, plan) != USMOE_STATUS_SUCCESS) {
+      errors[i] = std::string("usmoe_route: ") + usmoe_last_error();
+    } else if (!CopyPlan(plan, &got)) {
+      errors[i] = "plan_get_view failed";
+    } else if (usmoe_experts_forward(o.experts, p.x.data(), p.T, plan, y.data()) !=
+               USMOE_STATUS_SUCCESS) {
+      errors[i] = std::string("usmoe_experts_forward: ") + usmoe_last_error();
+    } else {
+      mismatches[i] = (got == want_plan[i] ? 0 : 1) +
+                      (Bits(y.data(), static_cast<int64_t>(y.size())) == want_y[i] ? 0 : 1);
+    }
+    usmoe_plan_destroy(plan);
+  }
+  for (int i = 0; i < kCallers; ++i) {
+    EXPECT_EQ(errors[i], "") << "caller thread " << i;
+    EXPECT_EQ(mismatches[i], 0) << "caller thread " << i
+                                << ": plan or output differs from the single-threaded one";
+  }
+}
+
 TEST_P(ConcurrencyTest, ThreadCountDoesNotChangeThePlan) {
   Objects o;
   ASSERT_NO_FATAL_FAILURE(Create(GetParam(), &o));
