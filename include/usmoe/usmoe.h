@@ -168,7 +168,12 @@ typedef int32_t usmoe_backend;
 
 /* Sets the number of OpenMP threads usmoe's own parallel regions use, for
  * every later call from any thread. 0 restores OpenMP's default
- * (OMP_NUM_THREADS). num_threads < 0 or > 4096: INVALID_ARGUMENT. */
+ * (OMP_NUM_THREADS). num_threads < 0 or > 4096: INVALID_ARGUMENT.
+ * A stage splits its work only when it is large enough to pay for a team
+ * (tens of thousands of cells); smaller ones run on the calling thread
+ * without entering an OpenMP region. Called from inside the caller's own
+ * active parallel region, usmoe splits nothing: each call runs on its
+ * calling thread. Results never depend on either. */
 USMOE_API usmoe_status usmoe_set_num_threads(int32_t num_threads);
 
 /* The thread count usmoe will use now (≥ 1). */
