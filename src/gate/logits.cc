@@ -178,8 +178,8 @@ constexpr int64_t GroupOffset(int64_t k, int64_t g) {
 }
 
 // x[·][k0, k0 + n) of the tile's rows (n <= 16), interleaved by G rows.
-template <int G, typename TX>
-HWY_INLINE void InterleaveChunk(const TX* const* row, int64_t k0, int64_t n, float* buf) {
+template <int G>
+HWY_INLINE void InterleaveChunk(const float* const* row, int64_t k0, int64_t n, float* buf) {
   const hn::ScalableTag<float> df;
   const size_t m = static_cast<size_t>(n);
   for (int g = 0; g < 8; ++g) {
@@ -201,15 +201,15 @@ HWY_INLINE void InterleaveChunk(const TX* const* row, int64_t k0, int64_t n, flo
 
 // 8 accumulators × G tokens: rows [0, rows) (rows <= 8·G) of x against the
 // one panel w, into L (N <= 16 / G columns).
-template <int G, typename TX>
-HWY_INLINE void GroupedTile(const TX* HWY_RESTRICT x, int64_t rows, int64_t d,
+template <int G>
+HWY_INLINE void GroupedTile(const float* HWY_RESTRICT x, int64_t rows, int64_t d,
                             const float* HWY_RESTRICT w, int64_t N, float* HWY_RESTRICT L) {
   constexpr int kTok = 8 * G;
   const hn::ScalableTag<float> df;
   const hn::Repartition<double, decltype(df)> d64;
   using V = hn::Vec<decltype(df)>;
   // Rows past the block repeat its last row: computed, never stored.
-  const TX* row[kTok];
+  const float* row[kTok];
   for (int64_t i = 0; i < kTok; ++i) row[i] = x + std::min<int64_t>(i, rows - 1) * d;
   HWY_ALIGN static constexpr int32_t kDup2[16] = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7};
   HWY_ALIGN static constexpr int32_t kDup4[16] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3};
@@ -247,8 +247,8 @@ HWY_INLINE void GroupedTile(const TX* HWY_RESTRICT x, int64_t rows, int64_t d,
       for (int64_t e = 0; e < N; ++e) L[(g * G + t) * N + e] = out[g * 16 + e * G + t];
 }
 
-template <int G, typename TX>
-void GroupedLogits(const TX* HWY_RESTRICT x, const float* HWY_RESTRICT w, int64_t T,
+template <int G>
+void GroupedLogits(const float* HWY_RESTRICT x, const float* HWY_RESTRICT w, int64_t T,
                    int64_t N, int64_t d, float* HWY_RESTRICT L) {
   constexpr int64_t kTok = 8 * G;
   const int64_t tiles = (T + kTok - 1) / kTok;
@@ -258,9 +258,9 @@ void GroupedLogits(const TX* HWY_RESTRICT x, const float* HWY_RESTRICT w, int64_
   });
 }
 
-template <typename TX>
-bool TryTokenLanes(const TX* x, const F32Panels& packed, int64_t T, int64_t N, int64_t d,
-                   float* L) {
+// f32 panels with N <= 8 take the grouped tiles; returns false otherwise.
+HWY_INLINE bool TrySmallN(const float* x, const F32Panels& packed, int64_t T, int64_t N,
+                          int64_t d, float* L) {
   if (N > 8) return false;
   if (N <= 4) {
     GroupedLogits<4>(x, packed.w, T, N, d, L);
@@ -271,14 +271,14 @@ bool TryTokenLanes(const TX* x, const F32Panels& packed, int64_t T, int64_t N, i
 }
 #endif
 template <typename TX, typename TW>
-bool TryTokenLanes(const TX*, const TW&, int64_t, int64_t, int64_t, float*) {
+HWY_INLINE bool TrySmallN(const TX*, const TW&, int64_t, int64_t, int64_t, float*) {
   return false;
 }
 
 template <typename TX, typename TW>
 void GateLogits(const TX* HWY_RESTRICT x, const TW& packed, int64_t T,
                 int64_t N, int64_t d, float* HWY_RESTRICT L) {
-  if (TryTokenLanes(x, packed, T, N, d, L)) return;
+  if (TrySmallN(x, packed, T, N, d, L)) return;
   const int64_t panels = (N + kGatePanel - 1) / kGatePanel;
   const int64_t blocks = (T + kSuperRows - 1) / kSuperRows;
   ParallelFor(SplitThreads(T * N * d > (1 << 20)), blocks, false, [&](int64_t b, int) HWY_ATTR {
@@ -402,7 +402,6 @@ void GateLogitsF32(const float* x, const float* packed, int64_t num_tokens, int6
                    int64_t dim, float* logits) {
   HWY_DYNAMIC_DISPATCH(GateLogitsF32)(x, packed, num_tokens, num_experts, dim, logits);
 }
-
 
 void Bf16ToF32(const uint16_t* in, int64_t n, float* out) {
   HWY_DYNAMIC_DISPATCH(Bf16ToF32)(in, n, out);
