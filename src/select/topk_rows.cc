@@ -307,29 +307,16 @@ void TopKRowsVec(const float* HWY_RESTRICT scores, int64_t rows, int64_t n, int6
   const int64_t full = (lanes > 1 && (k <= 8 ? n <= 1024 : n <= 128)) ? rows / lanes * lanes : 0;
 #endif
   const int threads = SplitThreads(rows * n > (1 << 15));
-  if (threads <= 1) {  // no OpenMP region: see ParallelFor
 #if !HWY_HAVE_SCALABLE
-    for (int64_t t0 = 0; t0 < full; t0 += lanes) TopKBlock(scores, t0, n, k, valid, keys, ids, values);
+  ParallelFor(threads, full / lanes, false, [&](int64_t b, int me) HWY_ATTR {
+    TopKBlock(scores, b * lanes, n, k, valid, keys + me * per, ids, values);
+  });
 #endif
-    for (int64_t t = full; t < rows; ++t) {
-      if (valid && !valid[t]) continue;
-      TopKRowVec(scores + t * n, n, k, keys, ids + t * k, values + t * k);
-    }
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  {
-    int32_t* mine = keys + omp_get_thread_num() * per;
-#if !HWY_HAVE_SCALABLE
-#pragma omp for schedule(static)
-    for (int64_t t0 = 0; t0 < full; t0 += lanes) TopKBlock(scores, t0, n, k, valid, mine, ids, values);
-#endif
-#pragma omp for schedule(static)
-    for (int64_t t = full; t < rows; ++t) {
-      if (valid && !valid[t]) continue;
-      TopKRowVec(scores + t * n, n, k, mine, ids + t * k, values + t * k);
-    }
-  }
+  ParallelFor(threads, rows - full, false, [&](int64_t i, int me) HWY_ATTR {
+    const int64_t t = full + i;
+    if (valid && !valid[t]) return;
+    TopKRowVec(scores + t * n, n, k, keys + me * per, ids + t * k, values + t * k);
+  });
 }
 
 }  // namespace HWY_NAMESPACE
