@@ -230,12 +230,16 @@ USMOE_API usmoe_status usmoe_topc_global(const float* values, int64_t n, int64_t
       thread_local usmoe::TopCScratch scratch;
       thread_local std::vector<uint32_t> picked;
       bool saw_nan = false;
-      const usmoe::TopCThreshold th =
-          usmoe::FindTopCThresholdSampled(values, n, c, &scratch, &saw_nan);
-      if (saw_nan) return usmoe::CheckNoNaN(fn, values, 1, n);  // names the first one
       picked.resize(n + 64);
-      const int64_t m = usmoe::CompactTopCIndices(values, n, th, picked.data());
-      for (int64_t i = 0; i < m; ++i) indices[i] = picked[i];
+      const int64_t m = usmoe::SelectTopCIndices(values, n, c, usmoe::SplitThreads(n >= usmoe::kTopCSplitCells),
+                                                 &scratch, picked.data(), &saw_nan);
+      if (saw_nan) return usmoe::CheckNoNaN(fn, values, 1, n);  // names the first one
+      // picked is the calling thread's; the workers get its data pointer.
+      const uint32_t* pk = picked.data();
+      const int parts = usmoe::SplitThreads(m >= usmoe::kTopCSplitCells);
+      usmoe::ParallelFor(parts, parts, false, [=](int64_t t, int) {
+        for (int64_t i = m * t / parts, e = m * (t + 1) / parts; i < e; ++i) indices[i] = pk[i];
+      });
     } else {
       const usmoe::TopCThreshold th = usmoe::FindTopCThreshold(values, 1, n, nullptr, c);
       int64_t out = 0;

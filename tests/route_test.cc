@@ -455,6 +455,32 @@ TEST(Route, IdenticalAcrossThreadCounts) {
   });
 }
 
+// A single group of 2^20 cells and more: the unified selection splits its
+// passes over the threads (topc_global.cc); the plan must be the oracle's
+// for the library's scores and must not change with the thread count.
+TEST(Route, UnifiedOneLargeGroupAcrossThreadCounts) {
+  Rng rng(TestSeeds()[0]);
+  SCOPED_TRACE("seed=" + std::to_string(TestSeeds()[0]));
+  RouteInput in = MakeInput(rng, 16400, 64, 8, false);
+  usmoe_router_config cfg = Config(USMOE_POLICY_UNIFIED, 64, 8, 6.0, 0.5,
+                                   USMOE_EXPERT_SCORE_SIGMOID, USMOE_GATE_NORM_SELECTED);
+  std::vector<PlanCopy> plans;
+  ForEachThreadCount({1, 2, 3}, [&](int32_t threads) {
+    if (threads == 1) {
+      plans.push_back(RouteAndCheck(cfg, in));
+      return;
+    }
+    cfg.keep_scores = cfg.token_view = 1;
+    PlanHandle plan;
+    RouteResult rr = Route(cfg, in, plan.p);
+    ASSERT_EQ(rr.status, USMOE_STATUS_SUCCESS) << "threads=" << threads;
+    plans.push_back(rr.plan);
+  });
+  ASSERT_EQ(plans.size(), 3u);
+  ExpectPlansIdentical(plans[0], plans[1]);
+  ExpectPlansIdentical(plans[0], plans[2]);
+}
+
 // Routes one input on every target and returns the plans with the target names.
 void RouteOnEveryTarget(const usmoe_router_config& cfg, const RouteInput& in,
                         std::vector<PlanCopy>* plans, std::vector<std::string>* names) {

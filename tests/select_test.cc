@@ -263,6 +263,45 @@ TEST(TopCGlobal, ThresholdTiesAcrossManyEqualValues) {
   });
 }
 
+// From 2^20 cells usmoe_topc_global splits its passes over the threads
+// (tests/kernels/topc_global_test.cc covers the split itself on every kind
+// of input); here the C entry point, 1 to 3 threads, heavy ties at the
+// threshold, and NaN in the last range: rejected, the first NaN named,
+// nothing written.
+TEST(TopCGlobal, SplitOverThreadsMatchesOracle) {
+  Rng rng(TestSeeds()[0]);
+  SCOPED_TRACE("seed=" + std::to_string(TestSeeds()[0]));
+  const int64_t n = (int64_t{1} << 20) + rng.Int(0, 5000);
+  for (Fill fill : {Fill::kUniform, Fill::kFewLevels}) {
+    const auto v = MakeScores(rng, fill, 1, n);
+    for (int64_t c : {n / 8, rng.Int(1, n - 1)}) {
+      const auto want = oracle::TopCGlobal(v.data(), n, c);
+      ForEachThreadCount({1, 2, 3}, [&](int32_t threads) {
+        // 64 guard entries past c: a range handing out too many ties
+        // would write there.
+        std::vector<int64_t> got(static_cast<size_t>(c + 64), -1);
+        ASSERT_EQ(usmoe_topc_global(v.data(), n, c, got.data(), c), USMOE_STATUS_SUCCESS)
+            << usmoe_last_error();
+        EXPECT_EQ(std::vector<int64_t>(got.begin() + c, got.end()), std::vector<int64_t>(64, -1))
+            << "c=" << c << " threads=" << threads;
+        got.resize(static_cast<size_t>(c));
+        EXPECT_EQ(got, want) << "fill=" << static_cast<int>(fill) << " c=" << c
+                             << " threads=" << threads;
+      });
+    }
+  }
+  std::vector<float> v(n, 0.25f);
+  v[n - 2] = std::numeric_limits<float>::quiet_NaN();
+  v[n - 1] = std::numeric_limits<float>::quiet_NaN();
+  ForEachThreadCount({1, 2, 3}, [&](int32_t) {
+    std::vector<int64_t> got(100, -7);
+    EXPECT_EQ(usmoe_topc_global(v.data(), n, 100, got.data(), 100), USMOE_STATUS_NON_FINITE_INPUT);
+    EXPECT_NE(std::string(usmoe_last_error()).find(std::to_string(n - 2)), std::string::npos)
+        << usmoe_last_error();
+    EXPECT_EQ(got, std::vector<int64_t>(100, -7));
+  });
+}
+
 TEST(TopKRows, SignedZerosTie) {
   const float row[] = {-0.0f, 0.0f, -0.0f, 0.0f};
   ForEachTarget([&](const std::string&) {

@@ -170,7 +170,9 @@ typedef int32_t usmoe_backend;
  * every later call from any thread. 0 restores OpenMP's default
  * (OMP_NUM_THREADS). num_threads < 0 or > 4096: INVALID_ARGUMENT.
  * A stage splits its work only when it is large enough to pay for a team
- * (tens of thousands of cells); smaller ones run on the calling thread
+ * (tens of thousands of cells; the global top-c of one group, in
+ * usmoe_topc_global and UNIFIED routing, from 2^20 cells); smaller ones
+ * run on the calling thread
  * without entering an OpenMP region. Called from inside the caller's own
  * active parallel region, usmoe splits nothing: each call runs on its
  * calling thread. Results never depend on either. */

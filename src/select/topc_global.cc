@@ -20,9 +20,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 
 #include "src/route/find_bad_value.h"
+#include "src/runtime/threads.h"
 #include "src/select/select_keys.h"
 #include "src/select/topc_global.h"
 
@@ -71,8 +73,13 @@ int64_t CountAndCollect(const float* HWY_RESTRICT v, int64_t n, float lo, float 
   return above;
 }
 
+// Writes base + i for the selected i of v[0..n), ascending: every value
+// > kf and the first `ties` values == kf. Full-vector stores spill up to a
+// vector past the last index written; only while m + lanes <= room, so a
+// caller filling one slice of a shared output passes the slice's length
+// and its neighbour's slice stays untouched.
 int64_t CompactIndices(const float* HWY_RESTRICT v, int64_t n, float kf, int64_t ties,
-                       uint32_t* HWY_RESTRICT out) {
+                       uint32_t base, int64_t room, uint32_t* HWY_RESTRICT out) {
   const hn::ScalableTag<float> d;
   const hn::RebindToUnsigned<decltype(d)> du;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
@@ -82,19 +89,20 @@ int64_t CompactIndices(const float* HWY_RESTRICT v, int64_t n, float kf, int64_t
   for (; i + lanes <= n; i += lanes) {
     const auto x = hn::LoadU(d, v + i);
     const auto eq = hn::Eq(x, vk);
-    if (HWY_LIKELY(hn::AllFalse(d, eq))) {
+    if (HWY_LIKELY(hn::AllFalse(d, eq) && m + lanes <= room)) {
       const auto gt = hn::Gt(x, vk);
-      const auto idx = hn::Add(iota, hn::Set(du, static_cast<uint32_t>(i)));
+      const auto idx = hn::Add(iota, hn::Set(du, base + static_cast<uint32_t>(i)));
       hn::StoreU(hn::Compress(idx, hn::RebindMask(du, gt)), du, out + m);
       m += static_cast<int64_t>(hn::CountTrue(d, gt));
       continue;
     }
     for (int64_t j = i; j < i + lanes; ++j) {  // a tie in this vector: in index order
-      if (v[j] > kf || (v[j] == kf && ties > 0 && ties--)) out[m++] = static_cast<uint32_t>(j);
+      if (v[j] > kf || (v[j] == kf && ties > 0 && ties--))
+        out[m++] = base + static_cast<uint32_t>(j);
     }
   }
   for (; i < n; ++i)
-    if (v[i] > kf || (v[i] == kf && ties > 0 && ties--)) out[m++] = static_cast<uint32_t>(i);
+    if (v[i] > kf || (v[i] == kf && ties > 0 && ties--)) out[m++] = base + static_cast<uint32_t>(i);
   return m;
 }
 
@@ -210,15 +218,15 @@ bool Bracket(const float* v, int64_t n, int64_t need, std::vector<float>* sample
   return true;
 }
 
-}  // namespace
 
-TopCThreshold FindTopCThresholdSampled(const float* v, int64_t n, int64_t c, TopCScratch* s,
-                                       bool* saw_nan) {
-  // Each round keeps only the cells inside the bracket (a few percent), so
-  // rounds shrink the set geometrically; the last thousand cells or so go to
-  // the binned exact select. `need` is the rank of the threshold inside the current set.
-  // Round 0 reads all of v, so it doubles as the NaN check; it must come
-  // before anything that bins values (a NaN bin index would be garbage).
+// The threshold, with round 0's full pass split over `threads` contiguous
+// ranges. When that round's bracket holds the threshold (the usual case),
+// parts[t] receives range t's cells above the bracket and its slice of the
+// round's candidates, which is all the compaction needs to know where each
+// range's output starts; *split tells whether it did.
+TopCThreshold FindThreshold(const float* v, int64_t n, int64_t c, int threads, TopCScratch* s,
+                            bool* saw_nan, bool* split) {
+  *split = false;
   if (saw_nan) {
     *saw_nan = false;
     if (n <= kTopCFinishCells && FindFirstNaN(v, n) >= 0) {
@@ -226,32 +234,109 @@ TopCThreshold FindTopCThresholdSampled(const float* v, int64_t n, int64_t c, Top
       return TopCThreshold{};
     }
   }
-  const float* cur = v;
-  int64_t cur_n = n, need = c;
-  s->cand_values.resize(2 * (n + kSlack));
-  float* bufs[2] = {s->cand_values.data(), s->cand_values.data() + n + kSlack};
-  for (int round = 0; cur_n > kTopCFinishCells; ++round) {
-    float lo, hi;
-    if (!Bracket(cur, cur_n, need, &s->sample, &lo, &hi)) {  // a NaN in the sample
+  if (n <= kTopCFinishCells) return FindTopCThresholdBinned(v, n, c, &s->binned);
+  // Round 0 reads all of v, so it doubles as the NaN check; it must come
+  // before anything that bins values (a NaN bin index would be garbage).
+  float lo, hi;
+  if (!Bracket(v, n, c, &s->sample, &lo, &hi)) {  // a NaN in the sample
+    if (saw_nan) *saw_nan = true;
+    return TopCThreshold{};
+  }
+  // Range t writes its candidates at begin(t) + t·kSlack, room for its
+  // compress stores' spill; the slices are closed up afterwards.
+  const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n / 4096)));
+  s->parts.resize(parts);
+  s->cand_values.resize(n + (parts + 1) * kSlack);
+  float* cand = s->cand_values.data();
+  auto begin = [&](int64_t t) { return n * t / parts / 64 * 64; };
+  ParallelFor(parts, parts, false, [&](int64_t t, int) {
+    TopCScratch::Part& p = s->parts[t];
+    const int64_t b = begin(t), e = t + 1 == parts ? n : begin(t + 1);
+    p.begin = b;
+    p.end = e;
+    p.above = HWY_DYNAMIC_DISPATCH(CountAndCollect)(v + b, e - b, lo, hi, cand + b + t * kSlack,
+                                                    &p.num_cand, &p.nan);
+  });
+  int64_t above = 0, m = 0;
+  for (int t = 0; t < parts; ++t) {
+    TopCScratch::Part& p = s->parts[t];
+    if (p.nan) {
       if (saw_nan) *saw_nan = true;
       return TopCThreshold{};
     }
+    std::memmove(cand + m, cand + p.begin + t * kSlack, sizeof(float) * p.num_cand);
+    p.cand = m;
+    above += p.above;
+    m += p.num_cand;
+  }
+  // A miss (the threshold outside the bracket): exact select on all of v.
+  if (!(above < c && above + m >= c)) return FindTopCThresholdBinned(v, n, c, &s->binned);
+  *split = true;
+  if (m == n) return FindTopCThresholdBinned(v, n, c, &s->binned);  // no progress (all equal)
+
+  // Later rounds run on a few percent of the cells, on one thread. Each
+  // keeps only the cells inside its bracket, so rounds shrink the set
+  // geometrically; the last thousand cells or so go to the binned exact
+  // select. `need` is the rank of the threshold inside the current set.
+  const float* cur = cand;
+  int64_t cur_n = m, need = c - above;
+  s->cand_later.resize(2 * (m + kSlack));
+  float* bufs[2] = {s->cand_later.data(), s->cand_later.data() + m + kSlack};
+  for (int round = 1; cur_n > kTopCFinishCells; ++round) {
+    if (!Bracket(cur, cur_n, need, &s->sample, &lo, &hi)) break;  // no NaN left by now
     float* next = bufs[round & 1];
-    int64_t m = 0;
+    int64_t mr = 0;
     bool nan = false;
-    const int64_t above =
-        HWY_DYNAMIC_DISPATCH(CountAndCollect)(cur, cur_n, lo, hi, next, &m, &nan);
-    if (nan) {
-      if (saw_nan) *saw_nan = true;
-      return TopCThreshold{};
-    }
-    if (!(above < need && above + m >= need)) break;  // missed: exact select on cur
-    if (m == cur_n) break;                            // no progress (all equal)
-    need -= above;
+    const int64_t ab = HWY_DYNAMIC_DISPATCH(CountAndCollect)(cur, cur_n, lo, hi, next, &mr, &nan);
+    if (!(ab < need && ab + mr >= need)) break;  // missed: exact select on cur
+    if (mr == cur_n) break;                      // no progress (all equal)
+    need -= ab;
     cur = next;
-    cur_n = m;
+    cur_n = mr;
   }
   return FindTopCThresholdBinned(cur, cur_n, need, &s->binned);
+}
+
+}  // namespace
+
+TopCThreshold FindTopCThresholdSampled(const float* v, int64_t n, int64_t c, TopCScratch* s,
+                                       bool* saw_nan) {
+  bool split;
+  return FindThreshold(v, n, c, 1, s, saw_nan, &split);
+}
+
+int64_t SelectTopCIndices(const float* v, int64_t n, int64_t c, int threads, TopCScratch* s,
+                          uint32_t* out, bool* saw_nan) {
+  bool split;
+  const TopCThreshold th = FindThreshold(v, n, c, threads, s, saw_nan, &split);
+  if (saw_nan && *saw_nan) return 0;
+  const float kf = KeyToFloat(th.key);
+  const int parts = split ? static_cast<int>(s->parts.size()) : 1;
+  if (parts == 1)
+    return HWY_DYNAMIC_DISPATCH(CompactIndices)(v, n, kf, th.ties, 0, n + kSlack, out);
+  // Each range's share of the output, from round 0 alone: its cells above
+  // the bracket, plus its candidates above kf, plus the ties it takes (the
+  // first th.ties equal cells in index order, so the lower ranges' first).
+  const float* cand = s->cand_values.data();
+  int64_t at = 0, ties_left = th.ties;
+  for (TopCScratch::Part& p : s->parts) {
+    int64_t gt = 0, eq = 0;
+    for (int64_t j = p.cand; j < p.cand + p.num_cand; ++j) {
+      gt += cand[j] > kf;
+      eq += cand[j] == kf;
+    }
+    p.ties = std::min(eq, ties_left);
+    ties_left -= p.ties;
+    p.out = at;
+    at += p.above + gt + p.ties;
+  }
+  ParallelFor(parts, parts, false, [&](int64_t t, int) {
+    const TopCScratch::Part& p = s->parts[t];
+    const int64_t room = (t + 1 == parts ? at + kSlack : s->parts[t + 1].out) - p.out;
+    HWY_DYNAMIC_DISPATCH(CompactIndices)(v + p.begin, p.end - p.begin, kf, p.ties,
+                                         static_cast<uint32_t>(p.begin), room, out + p.out);
+  });
+  return at;
 }
 
 void GatherColumns(const float* src, int64_t stride, const int64_t* rows, int64_t m, int64_t n,
@@ -266,7 +351,8 @@ int64_t GatherColumnStride(int64_t m) {
 }
 
 int64_t CompactTopCIndices(const float* v, int64_t n, TopCThreshold th, uint32_t* out) {
-  return HWY_DYNAMIC_DISPATCH(CompactIndices)(v, n, KeyToFloat(th.key), th.ties, out);
+  return HWY_DYNAMIC_DISPATCH(CompactIndices)(v, n, KeyToFloat(th.key), th.ties, 0, n + kSlack,
+                                              out);
 }
 
 }  // namespace usmoe

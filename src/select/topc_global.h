@@ -11,8 +11,18 @@
 namespace usmoe {
 
 struct TopCScratch {
-  std::vector<float> cand_values;  // two ping-pong candidate buffers
+  // One contiguous range of the input, as the first full pass saw it.
+  struct Part {
+    int64_t begin = 0, end = 0;  // cells [begin, end)
+    int64_t above = 0;           // cells above the bracket
+    int64_t cand = 0, num_cand = 0;  // its candidates: cand_values[cand, +num_cand)
+    int64_t ties = 0, out = 0;   // ties it selects; where its output starts
+    bool nan = false;
+  };
+  std::vector<float> cand_values;  // the first pass's candidates, range by range
+  std::vector<float> cand_later;   // two ping-pong buffers for the later rounds
   std::vector<float> sample;
+  std::vector<Part> parts;
   BinnedScratch binned;            // the exact finish among the candidates
 };
 
@@ -29,6 +39,22 @@ TopCThreshold FindTopCThresholdSampled(const float* values, int64_t n, int64_t c
 // Writes the selected flat indices (ascending) for threshold th; returns
 // how many (= c). out needs n + 64 entries of room (vector stores spill).
 int64_t CompactTopCIndices(const float* values, int64_t n, TopCThreshold th, uint32_t* out);
+
+// From this many cells the callers split SelectTopCIndices over their
+// threads. Measured on 2 threads (BM_TopcGlobal, old and new binaries
+// alternated, 7 runs): 32768x64 (2M cells) 666-791 -> 466-588 us, 4096x256
+// (1M) 269-353 -> 243-314 us; split from 64k cells, 4096x64 (262k) went
+// 83-107 -> 107-127 us: below ~1M cells the regions' wake-ups cost more
+// than the split passes save (the serial rounds between them stay).
+constexpr int64_t kTopCSplitCells = int64_t{1} << 20;
+
+// Both of the above in one, with the two full passes (the first round's
+// count/compress and the compaction) split over up to `threads` contiguous
+// ranges: the first pass tells each range where its output starts, so no
+// pass is added. Same contract and result as the two calls; with saw_nan
+// set on return, nothing meaningful was written and 0 is returned.
+int64_t SelectTopCIndices(const float* values, int64_t n, int64_t c, int threads,
+                          TopCScratch* scratch, uint32_t* out, bool* saw_nan = nullptr);
 
 // cols[e·ld + i] = src[row(i)·stride + e] for e < n and i < m, where
 // row(i) = rows[i], or i when rows is null: n columns of the selected rows,
