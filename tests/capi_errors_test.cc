@@ -476,8 +476,9 @@ TEST(CapiErrors, SelectKernels) {
   for (const int64_t n : {int64_t{1000}, int64_t{5003}, int64_t{100000}}) {
     std::vector<float> big(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) big[size_t(i)] = static_cast<float>((i * 7919) % 1013);
-    const double phi = 0.6180339887498948482;
-    const int64_t sampled = static_cast<int64_t>(phi * static_cast<double>(n));
+    // The sample's second position, frac(phi)·n in 32.32 fixed point.
+    const int64_t sampled =
+        static_cast<int64_t>(((0x9E3779B97F4A7C15u >> 32) * static_cast<uint64_t>(n)) >> 32);
     for (const int64_t at : {int64_t{0}, int64_t{1}, sampled, n / 2 + 3, n - 17, n - 1}) {
       for (const int64_t c : {int64_t{0}, int64_t{1}, n / 8, n - 1, n}) {
         auto bad = big;

@@ -22,19 +22,25 @@ struct TopCScratch {
   std::vector<float> cand_values;  // the first pass's candidates, range by range
   std::vector<float> cand_later;   // two ping-pong buffers for the later rounds
   std::vector<float> sample;
+  std::vector<float> sample_work;  // the sample's order statistics
   std::vector<Part> parts;
   BinnedScratch binned;            // the exact finish among the candidates
 };
 
 // The exact threshold of the top-c of values[0..n): rounds of bracketing
-// with a deterministic sample and one counting/compress pass each, then an
-// exact nth_element among the last candidates (also the path taken when a
-// bracket misses, e.g. on adversarial distributions). 1 <= c <= n, n < 2^32.
+// with a deterministic sample and one counting/compress pass each, then the
+// binned exact select (topc_binned.h) among the last candidates, or among
+// all of them when a bracket misses (adversarial distributions). 1 <= c <=
+// n, n < 2^32.
 // With saw_nan null the caller guarantees values hold no NaN. Otherwise
 // *saw_nan tells whether one is present (then the threshold is meaningless);
 // the check rides on the first full pass and costs no pass of its own.
 TopCThreshold FindTopCThresholdSampled(const float* values, int64_t n, int64_t c,
                                        TopCScratch* scratch, bool* saw_nan = nullptr);
+
+// The k-th largest (0-based, k < n) of v[0..n), no NaN; v is not changed.
+// Vector three-way partitions (the bracketing sample's order statistics).
+float KthLargest(const float* v, int64_t n, int64_t k, std::vector<float>* work);
 
 // Writes the selected flat indices (ascending) for threshold th; returns
 // how many (= c). out needs n + 64 entries of room (vector stores spill).

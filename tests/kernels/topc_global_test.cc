@@ -85,6 +85,60 @@ TEST(SelectTopCIndices, SplitOverThreadsMatchesOracle) {
   });
 }
 
+// The bracketing sample's order statistics (vector three-way partitions)
+// against std::nth_element: every rank of short arrays and random ranks of
+// long ones, ties, all equal, sorted both ways, infinities, signed zeros
+// (equal: the value compares equal to the oracle's), on every target. The
+// top-c is exact even with a wrong bracket, so only this test sees a bug here.
+TEST(KthLargest, MatchesNthElementOnEveryTarget) {
+  ForEachSeed([&](uint64_t, Rng& rng) {
+    std::vector<float> work;
+    for (int64_t n : {int64_t{1}, int64_t{2}, int64_t{17}, int64_t{65}, int64_t{100},
+                      int64_t{2048}, rng.Int(66, 5000)}) {
+      for (int kind = 0; kind < 7; ++kind) {
+        std::vector<float> v(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) {
+          switch (kind) {
+            case 0: v[i] = static_cast<float>(rng.Uniform(-1, 1)); break;
+            case 1: v[i] = static_cast<float>(rng.Int(0, 3)); break;
+            case 2: v[i] = 0.5f; break;
+            case 3: v[i] = static_cast<float>(i); break;
+            case 4: v[i] = static_cast<float>(n - i); break;
+            case 5: {
+              const int64_t r = rng.Int(0, 4);
+              v[i] = r == 0 ? std::numeric_limits<float>::infinity()
+                     : r == 1 ? -std::numeric_limits<float>::infinity()
+                     : r == 2 ? -0.0f
+                     : r == 3 ? 0.0f
+                              : static_cast<float>(rng.Uniform(-1e30, 1e30));
+              break;
+            }
+            default: v[i] = (i % 2 ? 1.0f : -1.0f) * static_cast<float>(i % 7); break;
+          }
+        }
+        std::vector<int64_t> ks;
+        if (n <= 100) {
+          for (int64_t k = 0; k < n; ++k) ks.push_back(k);
+        } else {
+          ks = {0, n - 1, n / 2, rng.Int(0, n - 1), rng.Int(0, n - 1)};
+        }
+        for (int64_t k : ks) {
+          std::vector<float> sorted = v;
+          std::nth_element(sorted.begin(), sorted.begin() + k, sorted.end(), std::greater<float>());
+          const std::vector<float> before = v;
+          ForEachTarget([&](const std::string&) {
+            const float got = usmoe::KthLargest(v.data(), n, k, &work);
+            EXPECT_TRUE(got == sorted[k])
+                << "kind=" << kind << " n=" << n << " k=" << k << ": " << got << " want "
+                << sorted[k];
+          });
+          ASSERT_EQ(v, before) << "input changed";
+        }
+      }
+    }
+  });
+}
+
 TEST(SelectTopCIndices, SampleThatMissesTheThreshold) {
   // The cells a golden-ratio sample of 2048 reads hold the smallest values:
   // the first bracket lies below the threshold, and the split must not be
@@ -93,10 +147,9 @@ TEST(SelectTopCIndices, SampleThatMissesTheThreshold) {
     const int64_t n = 100000;
     std::vector<float> v(n);
     for (auto& x : v) x = static_cast<float>(rng.Uniform(1, 2));
-    for (int64_t j = 0; j < 2048; ++j) {
-      const double u = static_cast<double>(j) * 0.6180339887498948482;
-      v[static_cast<int64_t>((u - std::floor(u)) * static_cast<double>(n))] = 0.5f;
-    }
+    uint64_t u = 0;  // the sample's positions: frac(j·phi)·n in 32.32 fixed point
+    for (int64_t j = 0; j < 2048; ++j, u += 0x9E3779B97F4A7C15u)
+      v[static_cast<int64_t>(((u >> 32) * static_cast<uint64_t>(n)) >> 32)] = 0.5f;
     for (int64_t c : {int64_t{1000}, n / 2, n - 5000}) {
       const std::vector<int64_t> want = oracle::TopCGlobal(v.data(), n, c);
       for (int threads : {1, 2, 3}) Check(v, c, want, threads, "c=" + std::to_string(c));
