@@ -132,8 +132,7 @@ void BM_TopcGlobalKernel(benchmark::State& st) {
   std::vector<uint32_t> ids(size_t(T * N + 64));
   usmoe::TopCScratch scratch;
   for (auto _ : st) {
-    const usmoe::TopCThreshold th = usmoe::FindTopCThresholdSampled(s.data(), T * N, c, &scratch);
-    usmoe::CompactTopCIndices(s.data(), T * N, th, ids.data());
+    usmoe::SelectTopCIndices(s.data(), T * N, c, 1, &scratch, ids.data());
     benchmark::DoNotOptimize(ids.data());
     benchmark::ClobberMemory();
   }

@@ -231,12 +231,12 @@ USMOE_API usmoe_status usmoe_topc_global(const float* values, int64_t n, int64_t
       thread_local std::vector<uint32_t> picked;
       bool saw_nan = false;
       picked.resize(n + 64);
-      const int64_t m = usmoe::SelectTopCIndices(values, n, c, usmoe::SplitThreads(n >= usmoe::kTopCSplitCells),
-                                                 &scratch, picked.data(), &saw_nan);
+      const int64_t m = usmoe::SelectTopCIndices(values, n, c, usmoe::TopCThreads(n), &scratch,
+                                                 picked.data(), &saw_nan);
       if (saw_nan) return usmoe::CheckNoNaN(fn, values, 1, n);  // names the first one
       // picked is the calling thread's; the workers get its data pointer.
       const uint32_t* pk = picked.data();
-      const int parts = usmoe::SplitThreads(m >= usmoe::kTopCSplitCells);
+      const int parts = usmoe::TopCThreads(m);
       usmoe::ParallelFor(parts, parts, false, [=](int64_t t, int) {
         for (int64_t i = m * t / parts, e = m * (t + 1) / parts; i < e; ++i) indices[i] = pk[i];
       });

@@ -197,8 +197,7 @@ void SelectUnified(const RouterSpec& spec, const float* U, const int64_t* offset
     }
     if (tv == rows && cells < (int64_t{1} << 32) - 64) {
       uint32_t* picked = s->picked.data() + me * (max_cells + 64);
-      const int64_t m = SelectTopCIndices(ug, cells, c, SplitThreads(cells >= kTopCSplitCells),
-                                          &s->topc[me], picked);
+      const int64_t m = SelectTopCIndices(ug, cells, c, TopCThreads(cells), &s->topc[me], picked);
       for (int64_t i = 0; i < m; ++i) sg[picked[i]] = 1;
       return;
     }

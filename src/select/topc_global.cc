@@ -349,12 +349,6 @@ TopCThreshold FindThreshold(const float* v, int64_t n, int64_t c, int threads, T
 
 }  // namespace
 
-TopCThreshold FindTopCThresholdSampled(const float* v, int64_t n, int64_t c, TopCScratch* s,
-                                       bool* saw_nan) {
-  bool split;
-  return FindThreshold(v, n, c, 1, s, saw_nan, &split);
-}
-
 int64_t SelectTopCIndices(const float* v, int64_t n, int64_t c, int threads, TopCScratch* s,
                           uint32_t* out, bool* saw_nan) {
   bool split;

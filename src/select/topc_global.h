@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "src/runtime/threads.h"
 #include "src/select/topc_binned.h"
 #include "src/select/topc_radix.h"
 
@@ -27,17 +28,6 @@ struct TopCScratch {
   BinnedScratch binned;            // the exact finish among the candidates
 };
 
-// The exact threshold of the top-c of values[0..n): rounds of bracketing
-// with a deterministic sample and one counting/compress pass each, then the
-// binned exact select (topc_binned.h) among the last candidates, or among
-// all of them when a bracket misses (adversarial distributions). 1 <= c <=
-// n, n < 2^32.
-// With saw_nan null the caller guarantees values hold no NaN. Otherwise
-// *saw_nan tells whether one is present (then the threshold is meaningless);
-// the check rides on the first full pass and costs no pass of its own.
-TopCThreshold FindTopCThresholdSampled(const float* values, int64_t n, int64_t c,
-                                       TopCScratch* scratch, bool* saw_nan = nullptr);
-
 // The k-th largest (0-based, k < n) of v[0..n), no NaN; v is not changed.
 // Vector three-way partitions (the bracketing sample's order statistics).
 float KthLargest(const float* v, int64_t n, int64_t k, std::vector<float>* work);
@@ -46,21 +36,31 @@ float KthLargest(const float* v, int64_t n, int64_t k, std::vector<float>* work)
 // how many (= c). out needs n + 64 entries of room (vector stores spill).
 int64_t CompactTopCIndices(const float* values, int64_t n, TopCThreshold th, uint32_t* out);
 
-// From this many cells the callers split SelectTopCIndices over their
-// threads. Measured on 2 threads (BM_TopcGlobal, old and new binaries
+// From this many cells SelectTopCIndices is split over the threads
+// (TopCThreads). Measured on 2 threads (BM_TopcGlobal, old and new binaries
 // alternated, 7 runs): 32768x64 (2M cells) 666-791 -> 466-588 us, 4096x256
 // (1M) 269-353 -> 243-314 us; split from 64k cells, 4096x64 (262k) went
 // 83-107 -> 107-127 us: below ~1M cells the regions' wake-ups cost more
 // than the split passes save (the serial rounds between them stay).
 constexpr int64_t kTopCSplitCells = int64_t{1} << 20;
 
-// Both of the above in one, with the two full passes (the first round's
-// count/compress and the compaction) split over up to `threads` contiguous
-// ranges: the first pass tells each range where its output starts, so no
-// pass is added. Same contract and result as the two calls; with saw_nan
-// set on return, nothing meaningful was written and 0 is returned.
+// The top-c of values[0..n) as ascending flat indices in out (n + 64
+// entries of room: vector stores spill); returns how many (= c). The
+// threshold comes from rounds of bracketing with a deterministic sample and
+// one counting/compress pass each, then the binned exact select
+// (topc_binned.h) among the last candidates, or among all of them when a
+// bracket misses (adversarial distributions); a compaction pass writes the
+// indices. The two full passes (the first round's and the compaction) are
+// split over up to `threads` contiguous ranges: the first tells each range
+// where its output starts, so no pass is added. 1 <= c <= n, n < 2^32.
+// With saw_nan null the caller guarantees values hold no NaN. Otherwise
+// *saw_nan tells whether one is present, and then 0 is returned and out
+// holds nothing meaningful; the check rides on the first full pass.
 int64_t SelectTopCIndices(const float* values, int64_t n, int64_t c, int threads,
                           TopCScratch* scratch, uint32_t* out, bool* saw_nan = nullptr);
+
+// The threads SelectTopCIndices should get for n cells.
+inline int TopCThreads(int64_t n) { return SplitThreads(n >= kTopCSplitCells); }
 
 // cols[e·ld + i] = src[row(i)·stride + e] for e < n and i < m, where
 // row(i) = rows[i], or i when rows is null: n columns of the selected rows,
